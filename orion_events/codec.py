@@ -1,0 +1,169 @@
+"""Events <-> JSONL lines: the wire format, its checksum and hash chain, and damage detection.
+
+A line is one JSON object, `hash` always last:
+
+    {"seq":2,"id":"…","stream":"<session id>","type":"message_added","at":"…Z","schema":1,
+     "data":{…},"prev":"<hash of line 1>","hash":"<blake2b-128 of this line's bytes before it>"}
+
+`hash` covers the exact bytes written (everything up to `,"hash"`, closed with `}`), so no
+re-serialisation is needed to check it, and because those bytes include `prev`, each line pins the
+whole history before it: a changed, deleted, duplicated, reordered or spliced line breaks the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+import orjson
+from attrs import frozen
+
+from orion_events.events import Event, Recorded, event_data, event_from_data
+
+SCHEMA_VERSION: Final = 1
+GENESIS: Final = "0" * 32
+_HASH_HEX: Final = 32
+_HASH_KEY: Final = b',"hash":"'
+_TAIL_LEN: Final = len(_HASH_KEY) + _HASH_HEX + len(b'"}')
+
+
+def line_hash(body: bytes) -> str:
+    return hashlib.blake2b(body, digest_size=_HASH_HEX // 2).hexdigest()
+
+
+def encode(
+    recorded: Recorded, prev: str, meta: Mapping[str, Any] | None = None
+) -> tuple[bytes, str]:
+    """The line for `recorded` chained after `prev`, and the line's own hash."""
+    envelope: dict[str, Any] = {
+        "seq": recorded.seq,
+        "id": recorded.id,
+        "stream": recorded.stream,
+        "type": recorded.event.kind,
+        "at": recorded.at,
+        "schema": SCHEMA_VERSION,
+        "data": event_data(recorded.event),
+    }
+    if meta:
+        envelope["meta"] = meta
+    envelope["prev"] = prev
+    body = orjson.dumps(envelope)
+    digest = line_hash(body)
+    return body[:-1] + _HASH_KEY + digest.encode() + b'"}\n', digest
+
+
+def encode_batch(records: list[Recorded], prev: str) -> tuple[bytes, str]:
+    """Consecutive lines for `records`, chained from `prev`, and the hash of the last one."""
+    lines = []
+    for recorded in records:
+        line, prev = encode(recorded, prev)
+        lines.append(line)
+    return b"".join(lines), prev
+
+
+# Kinds of damage, as `verify` and the recovery report name them.
+TORN = "torn_tail"
+BAD_JSON = "bad_json"
+CHECKSUM = "checksum_mismatch"
+CHAIN = "chain_break"
+GAP = "sequence_gap"
+REPEAT = "sequence_repeat"
+WRONG_STREAM = "wrong_stream"
+BAD_EVENT = "bad_event"
+
+
+class LineDamage(ValueError):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def decode(line: bytes, *, stream: str, seq: int, prev: str) -> tuple[Recorded, str]:
+    """Check and decode one line (without its newline) expected at `seq` after `prev`.
+
+    Returns the event and the line's hash; raises LineDamage naming what is wrong.
+    """
+    if len(line) <= _TAIL_LEN or line[-_TAIL_LEN : -_TAIL_LEN + len(_HASH_KEY)] != _HASH_KEY:
+        raise LineDamage(BAD_JSON, "no integrity field at the end of the line")
+    body = line[:-_TAIL_LEN] + b"}"
+    digest = line[-_TAIL_LEN + len(_HASH_KEY) : -2].decode("ascii", "replace")
+    if line_hash(body) != digest:
+        raise LineDamage(CHECKSUM, "the line's bytes do not match its hash")
+    try:
+        obj = orjson.loads(body)
+        line_seq, line_stream, line_prev = obj["seq"], obj["stream"], obj["prev"]
+        kind, data, schema = obj["type"], obj["data"], obj["schema"]
+        event_id, at = obj["id"], obj["at"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        raise LineDamage(BAD_JSON, "not a JSON object with the envelope's fields") from None
+    if line_stream != stream:
+        raise LineDamage(WRONG_STREAM, f"line belongs to stream {line_stream!r}")
+    if line_seq != seq:
+        if isinstance(line_seq, int) and line_seq > seq:
+            raise LineDamage(GAP, f"seq {line_seq} where {seq} was expected")
+        raise LineDamage(REPEAT, f"seq {line_seq!r} where {seq} was expected")
+    if line_prev != prev:
+        raise LineDamage(CHAIN, "prev does not match the previous line's hash")
+    if schema != SCHEMA_VERSION or not isinstance(data, dict):
+        raise LineDamage(BAD_EVENT, f"unsupported schema {schema!r}")
+    try:
+        event: Event = event_from_data(kind, data)
+    except ValueError as exc:
+        raise LineDamage(BAD_EVENT, str(exc)) from None
+    return Recorded(stream=stream, seq=seq, id=event_id, at=at, event=event), digest
+
+
+@frozen
+class Damage:
+    """The first bad line of a log: where it starts and what is wrong with it."""
+
+    line: int
+    offset: int
+    kind: str
+    message: str
+    at_tail: bool  # nothing but this one line follows the last good line
+
+    def describe(self) -> str:
+        return f"line {self.line} (byte {self.offset}): {self.kind}: {self.message}"
+
+
+@frozen
+class Scan:
+    """What a log holds: its good events, the hash and byte length they end at, and any damage."""
+
+    records: list[Recorded]
+    last_hash: str
+    good_length: int
+    damage: Damage | None
+
+
+def iter_lines(data: bytes) -> Iterator[tuple[int, bytes, bool]]:
+    """(offset, line without newline, complete) for every line in `data`."""
+    start, size = 0, len(data)
+    while start < size:
+        end = data.find(b"\n", start)
+        if end == -1:
+            yield start, data[start:], False
+            return
+        yield start, data[start:end], True
+        start = end + 1
+
+
+def scan(data: bytes, stream: str) -> Scan:
+    """Decode a whole log, stopping at the first damaged line."""
+    records: list[Recorded] = []
+    prev, good_length = GENESIS, 0
+    for number, (offset, line, complete) in enumerate(iter_lines(data), start=1):
+        at_tail = not complete or offset + len(line) + 1 == len(data)
+        try:
+            if not complete:
+                raise LineDamage(TORN, "the last line has no newline: a write cut short")
+            recorded, prev = decode(line, stream=stream, seq=number, prev=prev)
+        except LineDamage as exc:
+            damage = Damage(number, offset, exc.kind, exc.message, at_tail)
+            return Scan(records, prev, good_length, damage)
+        records.append(recorded)
+        good_length = offset + len(line) + 1
+    return Scan(records, prev, good_length, None)

@@ -1,0 +1,348 @@
+"""The append log: the small interface every backend offers, and the JSONL-file backend.
+
+The file backend is the only code that touches the data directory. Appends from every stream are
+group-committed: while one batch is being written and fsync'd on the commit thread, the next one
+gathers, so one thread hop and one fsync per touched file serve many requests, and an append
+returns only once its bytes are durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import re
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+import aiofiles
+from attrs import define, frozen
+
+from orion_events.codec import GENESIS, Damage, Scan, encode_batch, scan
+from orion_events.errors import DataDirLocked, SessionReadOnly, StorageUnavailable, VersionConflict
+from orion_events.events import Recorded
+
+log = logging.getLogger(__name__)
+
+SETTINGS_STREAM = "settings"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def is_session_id(value: str) -> bool:
+    return _UUID.fullmatch(value) is not None
+
+
+@frozen
+class LoadedStream:
+    """One stream as found at start-up: its good events and what, if anything, was wrong."""
+
+    stream: str
+    records: list[Recorded]
+    damage: Damage | None  # damage in the middle: the stream is read-only
+    cut_tail: Damage | None  # a torn or bad last line that was cut off and quarantined
+
+
+class EventLog(Protocol):
+    """What the store needs from a log; a database-backed log implements the same."""
+
+    async def open(self) -> list[LoadedStream]:
+        """Take ownership of the log, repair torn tails, and return every stream's events."""
+        ...
+
+    async def append(self, stream: str, records: Sequence[Recorded]) -> None:
+        """Durably append `records`, whose seqs must continue the stream; return once on disk."""
+        ...
+
+    async def read(self, stream: str) -> list[Recorded]:
+        """Every durable event of one stream, in order."""
+        ...
+
+    async def close(self) -> None:
+        """Finish in-flight appends and release the log."""
+        ...
+
+
+@define
+class _StreamFile:
+    """Commit-side state of one log file."""
+
+    stream: str
+    path: Path
+    seq: int = 0
+    last_hash: str = GENESIS
+    length: int = 0  # bytes known durable
+    fd: int | None = None
+    damage: Damage | None = None
+    failed: str | None = None  # fsync failed: the page cache is untrusted until restart
+
+
+@define
+class _Pending:
+    file: _StreamFile
+    data: bytes
+    seq: int
+    last_hash: str
+    done: asyncio.Future[None]
+
+
+class FileLog:
+    """Per-stream JSONL files under a data directory, with group commit."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.data_dir = Path(data_dir)
+        self.sessions_dir = self.data_dir / "sessions"
+        self.quarantine_dir = self.data_dir / "quarantine"
+        self._files: dict[str, _StreamFile] = {}
+        self._pending: list[_Pending] = []
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orion-commit")
+        self._committer: asyncio.Task[None] | None = None
+        self._lock_fd: int | None = None
+        self._closing = False
+
+    def path_of(self, stream: str) -> Path:
+        if stream == SETTINGS_STREAM:
+            return self.data_dir / "settings.jsonl"
+        if not is_session_id(stream):
+            raise ValueError(f"not a stream id: {stream!r}")
+        return self.sessions_dir / f"{stream}.jsonl"
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    async def open(self) -> list[LoadedStream]:
+        loop = asyncio.get_running_loop()
+        loaded = await loop.run_in_executor(self._executor, self._open_sync)
+        self._committer = asyncio.create_task(self._commit_loop(), name="orion-committer")
+        return loaded
+
+    def _open_sync(self) -> list[LoadedStream]:
+        self.sessions_dir.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        loaded = []
+        paths = (
+            [self.data_dir / "settings.jsonl"]
+            if (self.data_dir / "settings.jsonl").exists()
+            else []
+        )
+        for path in sorted(self.sessions_dir.iterdir()):
+            if path.suffix == ".jsonl" and is_session_id(path.stem):
+                paths.append(path)
+            else:
+                log.warning("ignoring %s: not a session log", path)
+        for path in paths:
+            stream = SETTINGS_STREAM if path.parent == self.data_dir else path.stem
+            loaded.append(self._load_file(stream, path))
+        return loaded
+
+    def _lock(self) -> None:
+        fd = os.open(self.data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DataDirLocked(
+                f"{self.data_dir} is in use by another orion-events process; "
+                "stop it first or choose another --data-dir"
+            ) from None
+        self._lock_fd = fd
+
+    def _load_file(self, stream: str, path: Path) -> LoadedStream:
+        data = path.read_bytes()
+        result = scan(data, stream)
+        file = _StreamFile(stream, path, len(result.records), result.last_hash, result.good_length)
+        cut_tail = None
+        if result.damage is not None and result.damage.at_tail:
+            self._cut_tail(file, data, result)
+            cut_tail = result.damage
+        elif result.damage is not None:
+            file.damage = result.damage
+            log.error("%s is damaged at %s: served read-only", path, result.damage.describe())
+        self._files[stream] = file
+        return LoadedStream(stream, result.records, file.damage, cut_tail)
+
+    def _cut_tail(self, file: _StreamFile, data: bytes, result: Scan) -> None:
+        """Keep a torn or failing last line aside in quarantine/, then cut it from the log.
+
+        It was never acknowledged: an append is answered only after its fsync, and a crash before
+        the fsync finished is the only way a last line can be torn.
+        """
+        assert result.damage is not None
+        self.quarantine_dir.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        kept = self.quarantine_dir / f"{file.stream}.line{result.damage.line}.{stamp}.tail"
+        with open(kept, "wb") as out:
+            out.write(data[result.good_length :])
+            out.flush()
+            os.fsync(out.fileno())
+        _fsync_dir(self.quarantine_dir)
+        with open(file.path, "r+b") as f:
+            f.truncate(result.good_length)
+            os.fsync(f.fileno())
+        log.warning(
+            "%s: cut %d bytes at %s; kept in %s",
+            file.path,
+            len(data) - result.good_length,
+            result.damage.describe(),
+            kept,
+        )
+
+    # -- appends ------------------------------------------------------------------------------
+
+    async def append(self, stream: str, records: Sequence[Recorded]) -> None:
+        if self._closing or self._committer is None:
+            raise StorageUnavailable("the log is closed")
+        file = self._files.get(stream)
+        if file is None:
+            file = self._files[stream] = _StreamFile(stream, self.path_of(stream))
+        if file.damage is not None:
+            raise SessionReadOnly(
+                f"this session's log is damaged at {file.damage.describe()}; it is read-only"
+            )
+        if file.failed is not None:
+            raise StorageUnavailable(f"this log is read-only until restart: {file.failed}")
+        if not records or records[0].seq != file.seq + 1:
+            raise VersionConflict(f"stream {stream} is at seq {file.seq}")
+        data, last_hash = encode_batch(list(records), file.last_hash)
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(file, data, records[-1].seq, last_hash, done))
+        self._wakeup.set()
+        await done
+
+    async def _commit_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            batch, self._pending = self._pending, []
+            if batch:
+                errors = await loop.run_in_executor(self._executor, self._commit_sync, batch)
+                for pending in batch:
+                    error = errors.get(pending.file.stream)
+                    if pending.done.done():
+                        continue
+                    if error is None:
+                        pending.done.set_result(None)
+                    else:
+                        pending.done.set_exception(error)
+            if self._closing and not self._pending:
+                return
+
+    def _commit_sync(self, batch: list[_Pending]) -> dict[str, StorageUnavailable]:
+        """Write then fsync every stream in the batch; the errors by stream of those that failed.
+
+        Runs on the commit thread: the only place that writes logs. A failed write is cut back to
+        the last durable length so no partial line stays behind; a failed fsync leaves the page
+        cache untrusted, so that log refuses writes until a restart re-reads it from disk.
+        """
+        by_file: dict[str, list[_Pending]] = {}
+        for pending in batch:
+            by_file.setdefault(pending.file.stream, []).append(pending)
+        errors: dict[str, StorageUnavailable] = {}
+        written: list[tuple[_StreamFile, list[_Pending], int]] = []
+        new_dirs: set[Path] = set()
+        for stream, entries in by_file.items():
+            file = entries[0].file
+            data = b"".join(p.data for p in entries)
+            try:
+                if file.fd is None:
+                    if not file.path.exists():
+                        new_dirs.add(file.path.parent)
+                    file.fd = os.open(file.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                _write_all(file.fd, data)
+            except OSError as exc:
+                errors[stream] = self._undo_write(file, exc)
+                continue
+            written.append((file, entries, len(data)))
+        for directory in new_dirs:
+            try:
+                _fsync_dir(directory)
+            except OSError as exc:
+                for file, _, _ in written:
+                    if file.path.parent == directory and file.length == 0:
+                        errors[file.stream] = self._fail_fsync(file, exc)
+        for file, entries, size in written:
+            if file.stream in errors:
+                continue
+            try:
+                os.fsync(file.fd)  # type: ignore[arg-type]
+            except OSError as exc:
+                errors[file.stream] = self._fail_fsync(file, exc)
+                continue
+            file.length += size
+            file.seq, file.last_hash = entries[-1].seq, entries[-1].last_hash
+        return errors
+
+    def _undo_write(self, file: _StreamFile, exc: OSError) -> StorageUnavailable:
+        try:
+            if file.fd is not None:
+                os.ftruncate(file.fd, file.length)
+        except OSError as truncate_exc:
+            file.failed = f"could not cut back a failed write: {truncate_exc}"
+        log.error("%s: write failed: %s", file.path, exc)
+        return StorageUnavailable(f"could not write the log: {_reason(exc)}")
+
+    def _fail_fsync(self, file: _StreamFile, exc: OSError) -> StorageUnavailable:
+        file.failed = f"fsync failed: {_reason(exc)}"
+        # Best effort: the lines were answered 503, so they should not turn up after a restart.
+        with contextlib.suppress(OSError):
+            os.ftruncate(file.fd, file.length)  # type: ignore[arg-type]
+        log.error("%s: fsync failed, read-only until restart: %s", file.path, exc)
+        return StorageUnavailable(f"could not make the log durable: {_reason(exc)}")
+
+    # -- reads and shutdown -------------------------------------------------------------------
+
+    async def read(self, stream: str) -> list[Recorded]:
+        file = self._files.get(stream)
+        if file is None:
+            return []
+        length = file.length  # never read past what is durable, even mid-commit
+        async with aiofiles.open(file.path, "rb") as f:
+            data = await f.read(length)
+        return scan(data, stream).records
+
+    def damaged(self) -> dict[str, Damage]:
+        return {s: f.damage for s, f in self._files.items() if f.damage is not None}
+
+    def failed(self) -> dict[str, str]:
+        return {s: f.failed for s, f in self._files.items() if f.failed is not None}
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wakeup.set()
+        if self._committer is not None:
+            await self._committer
+            self._committer = None
+        for file in self._files.values():
+            if file.fd is not None:
+                os.close(file.fd)
+                file.fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        self._executor.shutdown(wait=True)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _reason(exc: OSError) -> str:
+    name = errno.errorcode.get(exc.errno or 0, "error")
+    return f"{name} ({exc.strerror or exc})"

@@ -1,0 +1,102 @@
+"""Events in, views out: the pure fold that turns a log into sessions and settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from attrs import evolve
+
+from orion_events.errors import CorruptLog
+from orion_events.events import (
+    MessageAdded,
+    MessagesCleared,
+    MetadataUpdated,
+    Recorded,
+    SessionCreated,
+    SessionDeleted,
+    SessionRenamed,
+    SettingsChanged,
+    SettingsReset,
+)
+from orion_events.views import DEFAULT_TITLE, MessageList, MessageView, SessionView, SettingsView
+
+AUTO_TITLE_LENGTH = 50
+
+
+def auto_title(content: str) -> str:
+    """The title a first user message gives its session: whitespace collapsed, at most 50 chars."""
+    return " ".join(content.split())[:AUTO_TITLE_LENGTH]
+
+
+def apply_session(view: SessionView | None, recorded: Recorded) -> SessionView:
+    """The session as it stands after one more event."""
+    event = recorded.event
+    if view is None:
+        if not isinstance(event, SessionCreated):
+            raise CorruptLog(
+                f"{recorded.stream} seq {recorded.seq}: {event.kind} before session_created"
+            )
+        return SessionView(
+            id=recorded.stream,
+            created_at=recorded.at,
+            updated_at=recorded.at,
+            version=recorded.seq,
+            title=event.title if event.title is not None else DEFAULT_TITLE,
+            title_source="client" if event.title is not None else "default",
+            metadata=dict(event.metadata),
+        )
+    view = evolve(view, version=recorded.seq, updated_at=recorded.at)
+    match event:
+        case MessageAdded():
+            message = MessageView(
+                id=event.message_id,
+                role=event.role,
+                content=event.content,
+                timestamp=recorded.at,
+                agent=event.agent,
+                model=event.model,
+            )
+            view = evolve(view, messages=view.messages.appended(message))
+            if view.title_source == "default" and event.role == "user":
+                title = auto_title(event.content)
+                if title:
+                    view = evolve(view, title=title, title_source="auto")
+            return view
+        case SessionRenamed():
+            return evolve(view, title=event.title, title_source="client")
+        case MetadataUpdated():
+            return evolve(view, metadata=dict(event.metadata))
+        case MessagesCleared():
+            return evolve(view, messages=MessageList())
+        case SessionDeleted():
+            return evolve(view, deleted=True)
+        case SessionCreated():
+            raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: session_created twice")
+    raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: {event.kind} is no session event")
+
+
+def replay_session(records: Iterable[Recorded]) -> SessionView | None:
+    """Fold a whole session log, in order, into its view (None for an empty log)."""
+    view: SessionView | None = None
+    for recorded in records:
+        view = apply_session(view, recorded)
+    return view
+
+
+def apply_settings(view: SettingsView, recorded: Recorded) -> SettingsView:
+    event = recorded.event
+    match event:
+        case SettingsChanged():
+            view = view.with_changes(event.changes)
+        case SettingsReset():
+            view = SettingsView()
+        case _:
+            raise CorruptLog(f"settings seq {recorded.seq}: {event.kind} is no settings event")
+    return evolve(view, version=recorded.seq, updated_at=recorded.at)
+
+
+def replay_settings(records: Iterable[Recorded]) -> SettingsView:
+    view = SettingsView()
+    for recorded in records:
+        view = apply_settings(view, recorded)
+    return view

@@ -1,0 +1,1 @@
+"""The aiohttp edge of Orion: routes, handlers, middlewares, config and the CLI."""

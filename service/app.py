@@ -1,0 +1,52 @@
+"""The composition root: create_app(config) wires the log, the store and the routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from orion_events.log import FileLog
+from orion_events.store import Store
+from service.config import Config
+from service.keys import CONFIG, LOAD_REPORT, STORE
+from service.middlewares import bearer_auth, cors, json_errors
+from service.routes import setup_routes
+
+log = logging.getLogger(__name__)
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    store = Store(FileLog(config.data_dir))
+    report = await store.open()
+    log.info(
+        "loaded %d sessions, %d events from %s in %.3f s",
+        report.sessions,
+        report.events,
+        config.data_dir,
+        report.seconds,
+    )
+    for stream, what in report.cut_tails.items():
+        log.warning("recovered %s: cut a torn last line (%s)", stream, what)
+    for stream, what in report.damaged.items():
+        log.error("session %s is read-only: its log is damaged at %s", stream, what)
+    app[STORE] = store
+    app[LOAD_REPORT] = report
+    yield
+    await store.close()
+    log.info("store closed: every acknowledged write is on disk")
+
+
+def create_app(config: Config) -> web.Application:
+    middlewares = [json_errors]
+    if config.api_token:
+        middlewares.append(bearer_auth(config.api_token))
+    if config.cors_origins:
+        middlewares.insert(0, cors(config.cors_origins))
+    app = web.Application(client_max_size=config.max_body, middlewares=middlewares)
+    app[CONFIG] = config
+    app.cleanup_ctx.append(_store_ctx)
+    setup_routes(app)
+    return app

@@ -1,0 +1,54 @@
+"""How the service is configured: environment variables, overridden by command-line flags."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from attrs import evolve, frozen
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9000
+DEFAULT_DATA_DIR = "var"
+DEFAULT_MAX_BODY = 2 * 1024 * 1024
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@frozen
+class Config:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    api_token: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    max_body: int = DEFAULT_MAX_BODY
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Config:
+        port = environ.get("ORION_PORT", str(DEFAULT_PORT))
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"ORION_PORT must be a port number, not {port!r}")
+        origins = environ.get("ORION_CORS_ORIGINS", "")
+        return cls(
+            host=environ.get("ORION_HOST", DEFAULT_HOST),
+            port=int(port),
+            data_dir=Path(environ.get("ORION_DATA_DIR", DEFAULT_DATA_DIR)),
+            api_token=environ.get("ORION_API_TOKEN") or None,
+            cors_origins=tuple(o.strip() for o in origins.replace(",", " ").split() if o.strip()),
+        )
+
+    def with_flags(
+        self, *, host: str | None = None, port: int | None = None, data_dir: str | None = None
+    ) -> Config:
+        """Flags given on the command line win over the environment."""
+        config = self
+        if host is not None:
+            config = evolve(config, host=host)
+        if port is not None:
+            config = evolve(config, port=port)
+        if data_dir is not None:
+            config = evolve(config, data_dir=Path(data_dir))
+        return config

@@ -1,0 +1,20 @@
+"""Errors the HTTP edge raises about a request itself, before the domain sees it."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "bad_request", message)
+
+
+def unknown_field(name: str) -> ApiError:
+    return ApiError(422, "invalid_field", f"unknown field {name!r}", field=name)

@@ -1,0 +1,12 @@
+"""Typed keys for what the application holds."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from orion_events.store import LoadReport, Store
+from service.config import Config
+
+CONFIG = web.AppKey("config", Config)
+STORE = web.AppKey("store", Store)
+LOAD_REPORT = web.AppKey("load_report", LoadReport)

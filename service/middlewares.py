@@ -1,0 +1,129 @@
+"""One table from every failure to its status and JSON error body; auth; CORS."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from orion_events import errors
+from service.errors import ApiError
+from service.payloads import respond
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+DOMAIN_STATUS: dict[type[errors.OrionError], int] = {
+    errors.SessionNotFound: 404,
+    errors.InvalidInput: 422,
+    errors.PreconditionFailed: 412,
+    errors.VersionConflict: 409,
+    errors.SessionReadOnly: 409,
+    errors.StorageUnavailable: 503,
+}
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_field",
+    503: "unavailable",
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    error = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return respond({"error": error}, status=status, headers=headers)
+
+
+def _status_of(exc: errors.OrionError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_STATUS:
+            return DOMAIN_STATUS[cls]  # type: ignore[index]
+    return 500
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.field)
+    except errors.OrionError as exc:
+        status = _status_of(exc)
+        if status == 500:
+            log.exception("unmapped domain error")
+        return error_response(status, exc.code, exc.message, exc.field)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k in {"Allow", "WWW-Authenticate"}}
+        message = exc.reason if exc.status != 413 else "the request body is too large"
+        return error_response(
+            exc.status, HTTP_CODES.get(exc.status, "error"), message, headers=headers
+        )
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal error; it has been logged")
+
+
+def bearer_auth(token: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if (
+            request.path.startswith("/api/")
+            and request.path != "/api/health"
+            and request.method != "OPTIONS"
+        ):
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+        return await handler(request)
+
+    return require_token
+
+
+def cors(
+    origins: tuple[str, ...],
+) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    allowed = frozenset(origins)
+
+    @web.middleware
+    async def add_cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin not in allowed:
+            return await handler(request)
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
+            response.headers["Access-Control-Allow-Headers"] = (
+                "Authorization, Content-Type, If-Match, Idempotency-Key, Last-Event-ID"
+            )
+            response.headers["Access-Control-Max-Age"] = "600"
+        else:
+            response = await handler(request)
+            response.headers["Access-Control-Expose-Headers"] = "ETag, Location, Link"
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+        return response
+
+    return add_cors

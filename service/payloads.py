@@ -1,0 +1,94 @@
+"""Request bodies in (JSON object, known fields) and views out (the API's JSON shapes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from orion_events.views import SETTINGS_KEYS, MessageView, SessionView, SettingsView
+from service.errors import ApiError, bad_request, unknown_field
+
+JSON = "application/json"
+
+
+async def json_object(
+    request: web.Request, allowed: Iterable[str], *, allow_empty: bool = False
+) -> dict[str, Any]:
+    """The request's body as a JSON object holding only `allowed` fields."""
+    body = await request.read()  # raises 413 past the app's client_max_size
+    if not body.strip() and allow_empty:
+        return {}
+    if request.content_type != JSON:
+        raise ApiError(415, "unsupported_media_type", f"send the body as {JSON}")
+    charset = request.charset
+    if charset is not None and charset.lower() not in {"utf-8", "utf8"}:
+        raise ApiError(415, "unsupported_media_type", "the body must be UTF-8")
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"the body is not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise bad_request("the body must be a JSON object")
+    allowed = frozenset(allowed)
+    for name in value:
+        if name not in allowed:
+            raise unknown_field(name)
+    return value
+
+
+def respond(
+    data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type=JSON, headers=headers)
+
+
+def message_json(message: MessageView) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "role": message.role,
+        "content": message.content,
+        "timestamp": message.timestamp,
+        "agent": message.agent,
+        "model": message.model,
+    }
+
+
+def session_json(view: SessionView, *, messages: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": view.id,
+        "title": view.title,
+        "created_at": view.created_at,
+        "updated_at": view.updated_at,
+        "version": view.version,
+        "message_count": view.message_count,
+        "metadata": dict(view.metadata),
+    }
+    if messages:
+        body["messages"] = [message_json(m) for m in view.messages]
+    return body
+
+
+def settings_json(view: SettingsView) -> dict[str, Any]:
+    return {key: getattr(view, key) for key in SETTINGS_KEYS}
+
+
+def etag(version: int) -> dict[str, str]:
+    return {"ETag": f'"{version}"'}
+
+
+def expected_version(request: web.Request) -> int | None:
+    """The version an `If-Match` header asks for; None when there is none or it is `*`.
+
+    A header that names no version this service could ever have given out can match nothing,
+    so it is an impossible version (-1), answered 412 like any stale one.
+    """
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    tag = header.split(",")[0].strip().removeprefix("W/")
+    if len(tag) >= 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
+        return int(tag[1:-1])
+    return -1
