@@ -1,0 +1,153 @@
+"""The projector alone: pure replays of committed and hand-built event sequences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from attrs import asdict
+
+from orion_events.codec import scan
+from orion_events.errors import CorruptLog
+from orion_events.events import (
+    MessageAdded,
+    MessagesCleared,
+    Recorded,
+    SessionCreated,
+    SessionRenamed,
+    SettingsChanged,
+)
+from orion_events.projector import apply_session, auto_title, replay_session, replay_settings
+from orion_events.views import MessageList, MessageView
+from service.payloads import session_json, settings_json
+
+GOLDEN = Path(__file__).parent.parent / "fixtures" / "golden"
+
+
+def test_golden_log_replays_to_the_committed_views() -> None:
+    """Today's log format must replay identically forever: this file is never regenerated."""
+    expected = orjson.loads((GOLDEN / "expected.json").read_bytes())
+    sessions = {}
+    for path in sorted((GOLDEN / "var" / "sessions").glob("*.jsonl")):
+        result = scan(path.read_bytes(), path.stem)
+        assert result.damage is None
+        view = replay_session(result.records)
+        assert view is not None
+        sessions[view.id] = {**session_json(view), "deleted": view.deleted}
+    settings = scan((GOLDEN / "var" / "settings.jsonl").read_bytes(), "settings")
+    assert sessions == expected["sessions"]
+    assert settings_json(replay_settings(settings.records)) == expected["settings"]
+
+
+def _events(*events: object, stream: str = "s") -> list[Recorded]:
+    return [
+        Recorded(stream, seq, f"e{seq}", f"2025-01-01T00:00:{seq:02d}.000000Z", event)  # type: ignore[arg-type]
+        for seq, event in enumerate(events, start=1)
+    ]
+
+
+def _message(role: str, content: str, n: int = 0) -> MessageAdded:
+    return MessageAdded(message_id=f"m{n}", role=role, content=content)
+
+
+@pytest.mark.parametrize(
+    ("content", "title"),
+    [
+        ("Hello!", "Hello!"),
+        ("  spaced \t\n  out  ", "spaced out"),
+        ("x" * 80, "x" * 50),
+        ("é" * 60, "é" * 50),
+    ],
+)
+def test_auto_title_collapses_whitespace_and_cuts_to_50(content: str, title: str) -> None:
+    assert auto_title(content) == title
+    view = replay_session(_events(SessionCreated(None, {}), _message("user", content)))
+    assert view is not None
+    assert (view.title, view.title_source) == (title, "auto")
+
+
+def test_only_the_first_user_message_titles_and_never_a_client_title() -> None:
+    view = replay_session(
+        _events(
+            SessionCreated(None, {}),
+            _message("assistant", "not me", 1),
+            _message("user", "   ", 2),  # blank: nothing to title with yet
+            _message("user", "first words", 3),
+            _message("user", "second words", 4),
+        )
+    )
+    assert view is not None
+    assert view.title == "first words"
+    pinned = replay_session(_events(SessionCreated("Mine", {}), _message("user", "hi")))
+    assert pinned is not None
+    assert pinned.title == "Mine"
+    renamed = replay_session(
+        _events(SessionCreated(None, {}), SessionRenamed("Later"), _message("user", "hi"))
+    )
+    assert renamed is not None
+    assert renamed.title == "Later"
+
+
+def test_version_and_updated_at_follow_the_last_event() -> None:
+    view = replay_session(
+        _events(SessionCreated(None, {}), _message("user", "a", 1), MessagesCleared())
+    )
+    assert view is not None
+    assert (view.version, view.updated_at, view.message_count) == (
+        3,
+        "2025-01-01T00:00:03.000000Z",
+        0,
+    )
+    assert view.created_at == "2025-01-01T00:00:01.000000Z"
+
+
+def test_an_event_before_creation_is_a_corrupt_log() -> None:
+    with pytest.raises(CorruptLog):
+        replay_session(_events(_message("user", "orphan")))
+    with pytest.raises(CorruptLog):
+        replay_session(_events(SessionCreated(None, {}), SessionCreated(None, {})))
+
+
+def test_earlier_views_keep_their_messages_when_later_ones_append() -> None:
+    """Appends share storage instead of copying; an older view must still see only its prefix."""
+    records = _events(SessionCreated(None, {}), *(_message("user", str(i), i) for i in range(3)))
+    views = []
+    view = None
+    for recorded in records:
+        view = apply_session(view, recorded)
+        views.append(view)
+    assert [len(v.messages) for v in views] == [0, 1, 2, 3]
+    assert [m.content for m in views[2].messages] == ["0", "1"]
+    # Branching from an older view copies instead of clobbering the newer one.
+    branch = views[2].messages.appended(MessageView("b", "user", "branch", "t"))
+    assert [m.content for m in branch] == ["0", "1", "branch"]
+    assert [m.content for m in views[3].messages] == ["0", "1", "2"]
+
+
+def test_message_list_behaves_as_a_sequence() -> None:
+    items = MessageList()
+    for i in range(4):
+        items = items.appended(MessageView(str(i), "user", str(i), "t"))
+    assert items[-1].id == "3"
+    assert [m.id for m in items[1:3]] == ["1", "2"]
+    with pytest.raises(IndexError):
+        items[4]
+    assert items == MessageList(list(items))
+
+
+def test_settings_replay_applies_changes_in_order() -> None:
+    view = replay_settings(
+        _events(
+            SettingsChanged({"theme": "light"}),
+            SettingsChanged({"theme": "auto", "max_tokens": 10}),
+            stream="settings",
+        )
+    )
+    assert asdict(view) | {} == {
+        **asdict(replay_settings([])),
+        "theme": "auto",
+        "max_tokens": 10,
+        "version": 2,
+        "updated_at": "2025-01-01T00:00:02.000000Z",
+    }
