@@ -29,7 +29,11 @@ def auto_title(content: str) -> str:
 
 
 def apply_session(view: SessionView | None, recorded: Recorded) -> SessionView:
-    """The session as it stands after one more event."""
+    """The session as it stands after one more event.
+
+    Each case builds the next view in one constructor call: `attrs.evolve` costs several times
+    more, and this fold runs once per event at every start-up.
+    """
     event = recorded.event
     if view is None:
         if not isinstance(event, SessionCreated):
@@ -45,34 +49,43 @@ def apply_session(view: SessionView | None, recorded: Recorded) -> SessionView:
             title_source="client" if event.title is not None else "default",
             metadata=dict(event.metadata),
         )
-    view = evolve(view, version=recorded.seq, updated_at=recorded.at)
+    title, title_source = view.title, view.title_source
+    metadata, messages, deleted = view.metadata, view.messages, view.deleted
     match event:
         case MessageAdded():
             message = MessageView(
-                id=event.message_id,
-                role=event.role,
-                content=event.content,
-                timestamp=recorded.at,
-                agent=event.agent,
-                model=event.model,
+                event.message_id, event.role, event.content, recorded.at, event.agent, event.model
             )
-            view = evolve(view, messages=view.messages.appended(message))
-            if view.title_source == "default" and event.role == "user":
-                title = auto_title(event.content)
-                if title:
-                    view = evolve(view, title=title, title_source="auto")
-            return view
+            messages = messages.appended(message)
+            if title_source == "default" and event.role == "user":
+                auto = auto_title(event.content)
+                if auto:
+                    title, title_source = auto, "auto"
         case SessionRenamed():
-            return evolve(view, title=event.title, title_source="client")
+            title, title_source = event.title, "client"
         case MetadataUpdated():
-            return evolve(view, metadata=dict(event.metadata))
+            metadata = dict(event.metadata)
         case MessagesCleared():
-            return evolve(view, messages=MessageList())
+            messages = MessageList()
         case SessionDeleted():
-            return evolve(view, deleted=True)
+            deleted = True
         case SessionCreated():
             raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: session_created twice")
-    raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: {event.kind} is no session event")
+        case _:
+            raise CorruptLog(
+                f"{recorded.stream} seq {recorded.seq}: {event.kind} is no session event"
+            )
+    return SessionView(
+        view.id,
+        view.created_at,
+        recorded.at,
+        recorded.seq,
+        title,
+        title_source,
+        metadata,
+        messages,
+        deleted,
+    )
 
 
 def replay_session(records: Iterable[Recorded]) -> SessionView | None:
