@@ -91,11 +91,36 @@ class _Pending:
     done: asyncio.Future[None]
 
 
-class FileLog:
-    """Per-stream JSONL files under a data directory, with group commit."""
+class PosixIO:
+    """The two system calls a commit makes; tests swap in one that raises real OSErrors."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    def write(self, fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+
+    def fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+
+class FileLog:
+    """Per-stream JSONL files under a data directory, with group commit.
+
+    `group_commit=False` commits each append on its own (one write and one fsync per append):
+    the baseline the benchmark compares group commit against.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        io: PosixIO | None = None,
+        group_commit: bool = True,
+    ) -> None:
         self.data_dir = Path(data_dir)
+        self._io = io or PosixIO()
+        self._group_commit = group_commit
         self.sessions_dir = self.data_dir / "sessions"
         self.quarantine_dir = self.data_dir / "quarantine"
         self._files: dict[str, _StreamFile] = {}
@@ -141,16 +166,7 @@ class FileLog:
         return loaded
 
     def _lock(self) -> None:
-        fd = os.open(self.data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise DataDirLocked(
-                f"{self.data_dir} is in use by another orion-events process; "
-                "stop it first or choose another --data-dir"
-            ) from None
-        self._lock_fd = fd
+        self._lock_fd = lock_data_dir(self.data_dir)
 
     def _load_file(self, stream: str, path: Path) -> LoadedStream:
         data = path.read_bytes()
@@ -180,7 +196,7 @@ class FileLog:
             out.write(data[result.good_length :])
             out.flush()
             os.fsync(out.fileno())
-        _fsync_dir(self.quarantine_dir)
+        fsync_dir(self.quarantine_dir)
         with open(file.path, "r+b") as f:
             f.truncate(result.good_length)
             os.fsync(f.fileno())
@@ -219,7 +235,12 @@ class FileLog:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            batch, self._pending = self._pending, []
+            if self._group_commit:
+                batch, self._pending = self._pending, []
+            else:
+                batch, self._pending = self._pending[:1], self._pending[1:]
+                if self._pending:
+                    self._wakeup.set()
             if batch:
                 errors = await loop.run_in_executor(self._executor, self._commit_sync, batch)
                 for pending in batch:
@@ -254,14 +275,14 @@ class FileLog:
                     if not file.path.exists():
                         new_dirs.add(file.path.parent)
                     file.fd = os.open(file.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                _write_all(file.fd, data)
+                self._io.write(file.fd, data)
             except OSError as exc:
                 errors[stream] = self._undo_write(file, exc)
                 continue
             written.append((file, entries, len(data)))
         for directory in new_dirs:
             try:
-                _fsync_dir(directory)
+                fsync_dir(directory)
             except OSError as exc:
                 for file, _, _ in written:
                     if file.path.parent == directory and file.length == 0:
@@ -270,7 +291,7 @@ class FileLog:
             if file.stream in errors:
                 continue
             try:
-                os.fsync(file.fd)  # type: ignore[arg-type]
+                self._io.fsync(file.fd)  # type: ignore[arg-type]
             except OSError as exc:
                 errors[file.stream] = self._fail_fsync(file, exc)
                 continue
@@ -328,14 +349,21 @@ class FileLog:
         self._executor.shutdown(wait=True)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+def lock_data_dir(data_dir: Path) -> int:
+    """Hold `data_dir` for this process (released when the returned fd closes or it exits)."""
+    fd = os.open(data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DataDirLocked(
+            f"{data_dir} is in use by another orion-events process; "
+            "stop it first or choose another --data-dir"
+        ) from None
+    return fd
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

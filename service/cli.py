@@ -1,4 +1,4 @@
-"""`orion-events` / `python -m service`: serve the API, or verify a data directory."""
+"""`orion-events` / `python -m service`: serve the API; verify, back up and restore a data dir."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 
-from orion_events.errors import DataDirLocked
+from orion_events.backup import backup, restore
+from orion_events.errors import OrionError
 from orion_events.verify import verify_dir
 from service.app import create_app
 from service.config import Config, ConfigError
@@ -30,23 +31,26 @@ def _parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="check every log line by line")
     verify.add_argument("--data-dir", help="data directory (env ORION_DATA_DIR, default var)")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    backup = commands.add_parser("backup", help="copy the data dir, even while serving")
+    backup.add_argument("dest", type=Path, help="a new or empty directory")
+    backup.add_argument("--data-dir", help="data directory (env ORION_DATA_DIR, default var)")
+    restore = commands.add_parser(
+        "restore", help="replace the logs with a backup (service stopped)"
+    )
+    restore.add_argument("source", type=Path, help="a directory written by backup (or cp -a)")
+    restore.add_argument("--data-dir", help="data directory (env ORION_DATA_DIR, default var)")
     return parser
 
 
 def serve(config: Config) -> int:
-    app = create_app(config)
-    try:
-        web.run_app(
-            app,
-            host=config.host,
-            port=config.port,
-            print=lambda _: log.info("serving on http://%s:%d", config.host, config.port),
-            access_log=None,
-            shutdown_timeout=30.0,
-        )
-    except DataDirLocked as exc:
-        print(f"orion-events: {exc.message}", file=sys.stderr)
-        return 2
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        print=lambda _: log.info("serving on http://%s:%d", config.host, config.port),
+        access_log=None,
+        shutdown_timeout=30.0,
+    )
     return 0
 
 
@@ -99,9 +103,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"orion-events: {exc}", file=sys.stderr)
         return 2
-    if args.command == "serve":
-        return serve(config)
-    return verify(config.data_dir, args.json)
+    try:
+        if args.command == "serve":
+            return serve(config)
+        if args.command == "backup":
+            report = backup(config.data_dir, args.dest)
+            print(
+                f"backed up {report.files} logs, {report.events} events, {report.bytes} bytes "
+                f"to {args.dest} ({report.trimmed} in-flight last lines left out)"
+            )
+            return 0
+        if args.command == "restore":
+            aside = restore(args.source, config.data_dir)
+            moved = f"; the previous logs are in {aside}" if aside else ""
+            print(f"restored {config.data_dir} from {args.source}{moved}")
+            return 0
+        return verify(config.data_dir, args.json)
+    except OrionError as exc:
+        print(f"orion-events: {exc.message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
