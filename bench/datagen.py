@@ -13,7 +13,9 @@ from orion_events.events import MessageAdded, Recorded, SessionCreated
 ROLES = ("user", "assistant")
 
 
-def make_data_dir(root: Path, sessions: int, events_per_session: int, content_bytes: int = 300) -> int:
+def make_data_dir(
+    root: Path, sessions: int, events_per_session: int, content_bytes: int = 300
+) -> int:
     """Create `sessions` logs of `events_per_session` events each; returns the events written."""
     (root / "sessions").mkdir(parents=True, exist_ok=True)
     text = ("lorem ipsum dolor sit amet " * (content_bytes // 27 + 1))[:content_bytes]

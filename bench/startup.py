@@ -31,8 +31,10 @@ def main() -> None:
         data_dir = Path(tmp) / "var"
         make_data_dir(data_dir, args.sessions, args.events)
         seconds, events = asyncio.run(open_store(data_dir))
-        print(f"cold start: {events} events in {args.sessions} sessions: {seconds:.3f} s "
-              f"({events / seconds:,.0f} events/s)")
+        print(
+            f"cold start: {events} events in {args.sessions} sessions: {seconds:.3f} s "
+            f"({events / seconds:,.0f} events/s)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,67 @@
+"""Acknowledged-durable appends per second: group commit vs one write + fsync per append.
+
+Each client awaits its append (so each counts only once it is on disk) and then sends the next,
+each client to its own session. Both modes run side by side in one process, on one disk, so the
+ratio is what to read; absolute numbers vary with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from orion_events.log import FileLog
+from orion_events.store import Store
+
+
+async def run(
+    data_dir: Path, clients: int, seconds: float, group_commit: bool, shared: bool = False
+) -> float:
+    store = Store(FileLog(data_dir, group_commit=group_commit))
+    await store.open()
+    sessions = [(await store.create_session()).id for _ in range(1 if shared else clients)]
+    sessions *= clients // len(sessions)
+    deadline = time.perf_counter() + seconds
+    acked = 0
+
+    async def client(session_id: str) -> None:
+        nonlocal acked
+        while time.perf_counter() < deadline:
+            await store.add_message(session_id, role="user", content="x" * 300)
+            acked += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(s) for s in sessions))
+    elapsed = time.perf_counter() - started
+    await store.close()
+    return acked / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64])
+    args = parser.parse_args()
+    print("acknowledged durable appends per second, each client on its own session,")
+    print("and (last column) all clients on one session, group commit on")
+    print(
+        f"{'clients':>8} {'group commit':>13} {'fsync each':>11} {'ratio':>6} {'one session':>12}"
+    )
+    for clients in args.clients:
+        rates = {}
+        for mode in ("group", "each", "shared"):
+            with tempfile.TemporaryDirectory(dir=".") as tmp:
+                rates[mode] = asyncio.run(
+                    run(Path(tmp), clients, args.seconds, mode != "each", mode == "shared")
+                )
+        print(
+            f"{clients:>8} {rates['group']:>13,.0f} {rates['each']:>11,.0f} "
+            f"{rates['group'] / rates['each']:>6.1f} {rates['shared']:>12,.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
