@@ -3,7 +3,8 @@
 Logs are append-only and every line checks itself, so a copy needs no pause: the sizes of all
 logs are read first (the cut), each file is then copied up to its size, and anything after the
 last whole, valid line (a write caught mid-flight, never acknowledged) is left out. Every session
-in the copy is a prefix of its live history as of the cut.
+in the copy is a prefix of its live history as of the cut. A log damaged in the middle is copied
+whole, byte for byte, so the backup keeps the evidence, and the report names it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from attrs import frozen
 
 from orion_events.codec import scan
 from orion_events.errors import OrionError
-from orion_events.log import fsync_dir, lock_data_dir
+from orion_events.log import fsync_dir, lock_data_dir, unique_path
 from orion_events.verify import log_files, verify_dir
 
 
@@ -31,6 +32,7 @@ class BackupReport:
     events: int
     bytes: int
     trimmed: int  # files whose in-flight last line was left out
+    damaged: dict[str, str]  # path -> damage, for logs copied whole because of it
 
 
 def backup(data_dir: Path, dest: Path) -> BackupReport:
@@ -39,24 +41,27 @@ def backup(data_dir: Path, dest: Path) -> BackupReport:
     cut = [(stream, path, path.stat().st_size) for stream, path in log_files(data_dir) if stream]
     (dest / "sessions").mkdir(parents=True, exist_ok=True)
     events = total = trimmed = 0
+    damaged: dict[str, str] = {}
     for stream, path, size in cut:
         assert stream is not None
         with open(path, "rb") as f:
             data = f.read(size)
         result = scan(data, stream)
-        if result.damage is not None and not result.damage.at_tail:
-            raise BackupError(f"{path} is damaged at {result.damage.describe()}; run verify")
-        trimmed += result.good_length != len(data)
-        target = dest / path.relative_to(data_dir)
-        with open(target, "wb") as out:
-            out.write(data[: result.good_length])
+        keep = len(data)
+        if result.damage is None or result.damage.is_torn_tail:
+            keep = result.good_length
+            trimmed += keep != len(data)
+        else:
+            damaged[str(path)] = result.damage.describe()
+        with open(dest / path.relative_to(data_dir), "wb") as out:
+            out.write(data[:keep])
             out.flush()
             os.fsync(out.fileno())
         events += len(result.records)
-        total += result.good_length
+        total += keep
     fsync_dir(dest / "sessions")
     fsync_dir(dest)
-    return BackupReport(len(cut), events, total, trimmed)
+    return BackupReport(len(cut), events, total, trimmed, damaged)
 
 
 def restore(source: Path, data_dir: Path) -> Path | None:
@@ -65,7 +70,10 @@ def restore(source: Path, data_dir: Path) -> Path | None:
     Refuses while a service holds `data_dir`. What was there before is moved aside (never
     deleted) to a sibling `<data_dir>.replaced-<time>`, whose path is returned.
     """
-    bad = [r for r in verify_dir(source) if not r.ok]
+    reports = verify_dir(source) if source.is_dir() else []
+    if not reports:
+        raise BackupError(f"{source} holds no logs to restore; nothing was changed")
+    bad = [r for r in reports if not r.ok]
     if bad:
         raise BackupError(f"{source} does not verify: {bad[0].path}; nothing was changed")
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +83,7 @@ def restore(source: Path, data_dir: Path) -> Path | None:
         current = [data_dir / n for n in ("sessions", "settings.jsonl", "quarantine")]
         if any(p.exists() for p in current):
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-            aside = data_dir.with_name(f"{data_dir.name}.replaced-{stamp}")
+            aside = unique_path(data_dir.with_name(f"{data_dir.name}.replaced-{stamp}"))
             aside.mkdir()
             for entry in current:
                 if entry.exists():

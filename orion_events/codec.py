@@ -73,6 +73,9 @@ WRONG_STREAM = "wrong_stream"
 BAD_EVENT = "bad_event"
 
 
+_CRASH_KINDS = frozenset({TORN, BAD_JSON, CHECKSUM})
+
+
 class LineDamage(ValueError):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -124,6 +127,15 @@ class Damage:
     kind: str
     message: str
     at_tail: bool  # nothing but this one line follows the last good line
+
+    @property
+    def is_torn_tail(self) -> bool:
+        """A last line a crash can leave: cut short, or bytes that never became a valid line.
+
+        A whole, self-consistent last line in the wrong place (gap, chain, stream) is no crash
+        artifact but damage, and is never cut.
+        """
+        return self.at_tail and self.kind in _CRASH_KINDS
 
     def describe(self) -> str:
         return f"line {self.line} (byte {self.offset}): {self.kind}: {self.message}"

@@ -106,6 +106,9 @@ class PosixIO:
     def fsync(self, fd: int) -> None:
         os.fsync(fd)
 
+    def fsync_dir(self, directory: Path) -> None:
+        fsync_dir(directory)
+
     def syncfs(self, fd: int) -> None:
         """Flush the whole file system holding `fd` (Linux); elsewhere, raise to fall back."""
         if _libc_syncfs is None:
@@ -184,7 +187,7 @@ class FileLog:
         result = scan(data, stream)
         file = _StreamFile(stream, path, len(result.records), result.last_hash, result.good_length)
         cut_tail = None
-        if result.damage is not None and result.damage.at_tail:
+        if result.damage is not None and result.damage.is_torn_tail:
             self._cut_tail(file, data, result)
             cut_tail = result.damage
         elif result.damage is not None:
@@ -202,12 +205,14 @@ class FileLog:
         assert result.damage is not None
         self.quarantine_dir.mkdir(exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        kept = self.quarantine_dir / f"{file.stream}.line{result.damage.line}.{stamp}.tail"
-        with open(kept, "wb") as out:
+        kept = unique_path(
+            self.quarantine_dir / f"{file.stream}.line{result.damage.line}.{stamp}.tail"
+        )
+        with open(kept, "xb") as out:
             out.write(data[result.good_length :])
             out.flush()
             os.fsync(out.fileno())
-        fsync_dir(self.quarantine_dir)
+        self._io.fsync_dir(self.quarantine_dir)
         with open(file.path, "r+b") as f:
             f.truncate(result.good_length)
             os.fsync(f.fileno())
@@ -316,7 +321,7 @@ class FileLog:
         failed: dict[_StreamFile, OSError] = {}
         for directory in new_dirs:
             try:
-                fsync_dir(directory)
+                self._io.fsync_dir(directory)
             except OSError as exc:
                 failed.update(
                     (f, exc) for f in files if f.path.parent == directory and f.length == 0
@@ -391,6 +396,15 @@ def lock_data_dir(data_dir: Path) -> int:
             "stop it first or choose another --data-dir"
         ) from None
     return fd
+
+
+def unique_path(path: Path) -> Path:
+    """`path`, or the first `path.N` that does not exist yet: never overwrite kept bytes."""
+    candidate, n = path, 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.{n}")
+        n += 1
+    return candidate
 
 
 def fsync_dir(directory: Path) -> None:

@@ -112,7 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"backed up {report.files} logs, {report.events} events, {report.bytes} bytes "
                 f"to {args.dest} ({report.trimmed} in-flight last lines left out)"
             )
-            return 0
+            for path, damage in report.damaged.items():
+                print(f"{path}: damaged at {damage}; copied whole", file=sys.stderr)
+            return 1 if report.damaged else 0
         if args.command == "restore":
             aside = restore(args.source, config.data_dir)
             moved = f"; the previous logs are in {aside}" if aside else ""
