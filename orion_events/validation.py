@@ -49,7 +49,7 @@ def metadata(value: Any, field: str = "metadata") -> dict[str, str]:
 
 
 def role(value: Any) -> str:
-    if value not in ROLES or not isinstance(value, str):
+    if not isinstance(value, str) or value not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(sorted(ROLES))}", field="role")
     return value
 
@@ -81,7 +81,7 @@ def _boolean(key: str, value: Any) -> bool:
 
 
 def _theme(key: str, value: Any) -> str:
-    if value not in THEMES or not isinstance(value, str):
+    if not isinstance(value, str) or value not in THEMES:
         raise InvalidInput(f"theme must be one of {', '.join(sorted(THEMES))}", field=key)
     return value
 

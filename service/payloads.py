@@ -89,6 +89,6 @@ def expected_version(request: web.Request) -> int | None:
     if header is None or header.strip() == "*":
         return None
     tag = header.split(",")[0].strip().removeprefix("W/")
-    if len(tag) >= 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
+    if len(tag) >= 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isascii() and tag[1:-1].isdigit():
         return int(tag[1:-1])
     return -1

@@ -39,7 +39,7 @@ def _limit(request: web.Request) -> int | None:
     raw = request.query.get("limit")
     if raw is None:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise InvalidInput(f"limit must be an integer from 1 to {MAX_PAGE}", field="limit")
     return int(raw)
 
