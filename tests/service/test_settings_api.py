@@ -1,0 +1,330 @@
+"""The settings routes of SPEC §4 over HTTP: defaults, partial update, validation, reset.
+
+A rejected PATCH must change nothing: checked on GET and on settings.jsonl's bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+DEFAULTS = {
+    "theme": "dark",
+    "language": "en",
+    "enable_sounds": True,
+    "enable_notifications": True,
+    "auto_play_tts": False,
+    "default_model": "qwen2.5:1.5b",
+    "temperature": 0.7,
+    "max_tokens": 2048,
+}
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def check_settings(body: Any) -> dict[str, Any]:
+    """The full settings object: every key, each of the right JSON type."""
+    assert isinstance(body, dict)
+    assert set(body) == set(DEFAULTS)
+    for key in ("enable_sounds", "enable_notifications", "auto_play_tts"):
+        assert type(body[key]) is bool
+    assert type(body["max_tokens"]) is int
+    assert type(body["temperature"]) in (int, float)
+    for key in ("theme", "language", "default_model"):
+        assert isinstance(body[key], str)
+    return body
+
+
+async def get_settings(client: Any) -> dict[str, Any]:
+    response = await client.get("/api/settings")
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    return check_settings(await response.json())
+
+
+async def patch(client: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    response = await client.patch("/api/settings", json=changes)
+    assert response.status == 200, await response.text()
+    assert response.content_type == "application/json"
+    return check_settings(await response.json())
+
+
+async def expect_error(
+    client: Any, response: Any, status: int, *, field: str | None = None
+) -> dict[str, Any]:
+    """The documented error shape with `status` (and `field` if given); the server still serves."""
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/json"
+    body = await response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) <= {"code", "message", "field"}
+    assert isinstance(error["code"], str)
+    assert error["code"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    if field is not None:
+        assert error.get("field") == field
+    health = await client.get("/api/health")
+    assert health.status == 200
+    assert (await health.json())["status"] == "ok"
+    return error
+
+
+def settings_log(data_dir: Path) -> bytes | None:
+    path = data_dir / "settings.jsonl"
+    return path.read_bytes() if path.exists() else None
+
+
+def settings_log_types(data_dir: Path) -> list[str]:
+    data = settings_log(data_dir)
+    assert data is not None
+    assert data.endswith(b"\n")
+    return [orjson.loads(line)["type"] for line in data.splitlines()]
+
+
+# -- success paths ----------------------------------------------------------------------------
+
+
+async def test_defaults(client, data_dir) -> None:
+    assert await get_settings(client) == DEFAULTS
+    assert settings_log(data_dir) is None
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"theme": "light"},
+        {"theme": "auto"},
+        {"language": "pt-BR"},
+        {"language": "de"},
+        {"enable_sounds": False},
+        {"enable_notifications": False},
+        {"auto_play_tts": True},
+        {"default_model": "llama3.2:3b"},
+        {"temperature": 0.0},
+        {"temperature": 2.0},
+        {"temperature": 1.25},
+        {"max_tokens": 1},
+        {"max_tokens": 1_000_000},
+    ],
+)
+async def test_patch_one_key_returns_full_settings(client, data_dir, changes) -> None:
+    body = await patch(client, changes)
+    assert body == {**DEFAULTS, **changes}
+    assert await get_settings(client) == body
+    assert settings_log_types(data_dir) == ["settings_changed"]
+
+
+async def test_patch_several_keys_and_successive_patches_accumulate(client, data_dir) -> None:
+    first = await patch(client, {"theme": "light", "max_tokens": 512})
+    assert first == {**DEFAULTS, "theme": "light", "max_tokens": 512}
+    second = await patch(client, {"temperature": 1.5, "auto_play_tts": True})
+    expected = {
+        **DEFAULTS,
+        "theme": "light",
+        "max_tokens": 512,
+        "temperature": 1.5,
+        "auto_play_tts": True,
+    }
+    assert second == expected
+    assert await get_settings(client) == expected
+    assert settings_log_types(data_dir) == ["settings_changed", "settings_changed"]
+
+
+async def test_integer_temperature_is_a_number_in_range(client) -> None:
+    body = await patch(client, {"temperature": 1})
+    assert body["temperature"] == 1.0
+    assert (await get_settings(client))["temperature"] == 1.0
+
+
+async def test_patch_with_an_empty_object_changes_nothing(client) -> None:
+    assert await patch(client, {}) == DEFAULTS
+    assert await get_settings(client) == DEFAULTS
+
+
+async def test_reset_returns_defaults(client, data_dir) -> None:
+    changed = {
+        "theme": "auto",
+        "language": "fr",
+        "enable_sounds": False,
+        "enable_notifications": False,
+        "auto_play_tts": True,
+        "default_model": "other",
+        "temperature": 0.1,
+        "max_tokens": 99,
+    }
+    assert await patch(client, changed) == changed
+    response = await client.post("/api/settings/reset")
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    assert check_settings(await response.json()) == DEFAULTS
+    assert await get_settings(client) == DEFAULTS
+    assert settings_log_types(data_dir) == ["settings_changed", "settings_reset"]
+
+
+async def test_reset_with_defaults_already_in_place(client) -> None:
+    response = await client.post("/api/settings/reset")
+    assert response.status == 200
+    assert await response.json() == DEFAULTS
+
+
+async def test_settings_do_not_touch_sessions(client, data_dir) -> None:
+    await patch(client, {"theme": "light"})
+    assert list((data_dir / "sessions").iterdir()) == []
+    response = await client.get("/api/sessions")
+    assert await response.json() == []
+
+
+# -- validation -------------------------------------------------------------------------------
+
+
+INVALID = [
+    ({"theme": "blue"}, "theme"),
+    ({"theme": "Dark"}, "theme"),
+    ({"theme": ""}, "theme"),
+    ({"theme": 1}, "theme"),
+    ({"theme": None}, "theme"),
+    ({"theme": ["dark"]}, "theme"),
+    ({"theme": {"name": "dark"}}, "theme"),
+    ({"language": ""}, "language"),
+    ({"language": 1}, "language"),
+    ({"language": None}, "language"),
+    ({"language": "this is not a language tag"}, "language"),
+    ({"enable_sounds": 1}, "enable_sounds"),
+    ({"enable_sounds": "true"}, "enable_sounds"),
+    ({"enable_sounds": None}, "enable_sounds"),
+    ({"enable_notifications": 0}, "enable_notifications"),
+    ({"enable_notifications": "false"}, "enable_notifications"),
+    ({"auto_play_tts": 1}, "auto_play_tts"),
+    ({"auto_play_tts": "true"}, "auto_play_tts"),
+    ({"default_model": ""}, "default_model"),
+    ({"default_model": 5}, "default_model"),
+    ({"default_model": None}, "default_model"),
+    ({"temperature": -0.1}, "temperature"),
+    ({"temperature": 2.1}, "temperature"),
+    ({"temperature": "hot"}, "temperature"),
+    ({"temperature": True}, "temperature"),
+    ({"temperature": None}, "temperature"),
+    ({"temperature": "0.5"}, "temperature"),
+    ({"max_tokens": 0}, "max_tokens"),
+    ({"max_tokens": -1}, "max_tokens"),
+    ({"max_tokens": 1_000_001}, "max_tokens"),
+    ({"max_tokens": 1.5}, "max_tokens"),
+    ({"max_tokens": True}, "max_tokens"),
+    ({"max_tokens": "2048"}, "max_tokens"),
+    ({"max_tokens": None}, "max_tokens"),
+    ({"colour": "red"}, "colour"),
+    ({"version": 3}, "version"),
+    ({"Theme": "light"}, "Theme"),
+]
+
+
+INVALID_IDS = [orjson.dumps(changes).decode() for changes, _ in INVALID]
+
+
+@pytest.mark.parametrize(("changes", "field"), INVALID, ids=INVALID_IDS)
+async def test_invalid_patch_is_422_and_changes_nothing(client, data_dir, changes, field) -> None:
+    response = await client.patch("/api/settings", json=changes)
+    await expect_error(client, response, 422, field=field)
+    assert await get_settings(client) == DEFAULTS
+    assert settings_log(data_dir) is None
+
+
+@pytest.mark.parametrize(("changes", "field"), INVALID, ids=INVALID_IDS)
+async def test_invalid_patch_after_changes_keeps_them(client, data_dir, changes, field) -> None:
+    current = await patch(client, {"theme": "light", "max_tokens": 100})
+    before = settings_log(data_dir)
+    response = await client.patch("/api/settings", json=changes)
+    await expect_error(client, response, 422, field=field)
+    assert await get_settings(client) == current
+    assert settings_log(data_dir) == before
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"theme": "light", "temperature": 5}, "temperature"),
+        ({"max_tokens": 10, "nonsense": True}, "nonsense"),
+        ({"enable_sounds": False, "auto_play_tts": "yes"}, "auto_play_tts"),
+    ],
+)
+async def test_one_bad_key_rejects_the_whole_patch(client, data_dir, changes, field) -> None:
+    response = await client.patch("/api/settings", json=changes)
+    await expect_error(client, response, 422, field=field)
+    assert await get_settings(client) == DEFAULTS
+    assert settings_log(data_dir) is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"{", b"{theme: dark}", b"\xff", b"[]", b'[{"theme": "light"}]', b'"light"', b"1"],
+    ids=["empty", "unclosed", "unquoted", "bad-utf8", "array", "array-of-object", "string", "num"],
+)
+async def test_malformed_or_non_object_patch_is_400(client, data_dir, raw) -> None:
+    response = await client.patch("/api/settings", data=raw, headers=JSON_HEADERS)
+    await expect_error(client, response, 400)
+    assert await get_settings(client) == DEFAULTS
+    assert settings_log(data_dir) is None
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml"])
+async def test_patch_with_wrong_content_type_is_415(client, data_dir, content_type) -> None:
+    response = await client.patch(
+        "/api/settings", data=b'{"theme": "light"}', headers={"Content-Type": content_type}
+    )
+    await expect_error(client, response, 415)
+    assert await get_settings(client) == DEFAULTS
+    assert settings_log(data_dir) is None
+
+
+async def test_patch_over_2_mib_is_413(client, data_dir) -> None:
+    core = b'{"theme": "light"}'
+    response = await client.patch(
+        "/api/settings",
+        data=io.BytesIO(core + b" " * (2 * 1024 * 1024 + 1 - len(core))),
+        headers=JSON_HEADERS,
+    )
+    await expect_error(client, response, 413)
+    assert await get_settings(client) == DEFAULTS
+    assert settings_log(data_dir) is None
+
+
+async def test_patch_over_a_small_max_body_is_413(make_client, data_dir) -> None:
+    client = await make_client(max_body=64)
+    response = await client.patch(
+        "/api/settings", json={"default_model": "m" * 100}, headers=JSON_HEADERS
+    )
+    await expect_error(client, response, 413)
+    assert settings_log(data_dir) is None
+    assert (await patch(client, {"theme": "light"}))["theme"] == "light"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PUT", "/api/settings"),
+        ("POST", "/api/settings"),
+        ("DELETE", "/api/settings"),
+        ("GET", "/api/settings/reset"),
+        ("PATCH", "/api/settings/reset"),
+    ],
+)
+async def test_wrong_method_on_settings_is_405(client, data_dir, method, path) -> None:
+    response = await client.request(method, path, json={"theme": "light"})
+    await expect_error(client, response, 405)
+    assert "Allow" in response.headers
+    assert await get_settings(client) == DEFAULTS
+    assert settings_log(data_dir) is None
+
+
+async def test_unknown_settings_path_is_404(client) -> None:
+    response = await client.get("/api/settings/theme")
+    error = await expect_error(client, response, 404)
+    assert error["code"] == "not_found"
