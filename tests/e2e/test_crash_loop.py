@@ -42,10 +42,12 @@ async def test_kill_9_at_random_moments_loses_and_repeats_nothing(
         await server.astart()
         cut_tails += server.stderr().count("cut a torn last line")
         sessions = await fetch_sessions(server.url, session_ids)
-        load.check_against(sessions)  # lost = 0, duplicated = 0, order kept
+        # lost = 0, duplicated = 0, order kept (an early kill may leave a session unacked yet)
+        load.check_against(sessions, every_session_acked=False)
         bad = [r for r in verify_dir(e2e_data_dir) if not r.ok]
         assert not bad, f"seed {seed}, cycle {cycle}: {bad}"
 
+    load.check_against(sessions)
     stored = sum(len(s["messages"]) for s in sessions.values())
     print(
         f"\ncrash loop (seed {seed}): {CYCLES} cycles, {len(load.acks)} acknowledged, "
