@@ -2,8 +2,12 @@
 
 A line is one JSON object, `hash` always last:
 
-    {"seq":2,"id":"…","stream":"<session id>","type":"message_added","at":"…Z","schema":1,
-     "data":{…},"prev":"<hash of line 1>","hash":"<blake2b-128 of this line's bytes before it>"}
+    {"seq":2,"pos":17,"id":"…","stream":"<session id>","type":"message_added","at":"…Z",
+     "schema":1,"data":{…},"meta":{…},"prev":"<hash of line 1>","hash":"<blake2b-128 …>"}
+
+`seq` orders one log and `pos` all of them (the global feed); `schema` is the version of the event
+type's `data`, older versions being upcast whenever they are read (a line is never rewritten);
+`meta`, when present, holds request facts such as the idempotency key.
 
 `hash` covers the exact bytes written (everything up to `,"hash"`, closed with `}`), so no
 re-serialisation is needed to check it, and because those bytes include `prev`, each line pins the
@@ -13,40 +17,69 @@ whole history before it: a changed, deleted, duplicated, reordered or spliced li
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final, TypeAlias
 
 import orjson
 from attrs import frozen
 
 from orion_events.events import Event, Recorded, event_data, event_from_data
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 1  # of every event type today; a type whose data changes gets an entry
 GENESIS: Final = "0" * 32
 _HASH_HEX: Final = 32
 _HASH_KEY: Final = b',"hash":"'
 _TAIL_LEN: Final = len(_HASH_KEY) + _HASH_HEX + len(b'"}')
+
+Upcaster: TypeAlias = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@frozen
+class Schemas:
+    """Each event type's current schema version, and the steps lifting `data` from n to n + 1."""
+
+    current: Mapping[str, int]
+    upcasters: Mapping[tuple[str, int], Upcaster]
+
+    def version(self, kind: str) -> int:
+        return self.current.get(kind, SCHEMA_VERSION)
+
+    def upcast(self, kind: str, schema: int, data: dict[str, Any]) -> dict[str, Any]:
+        current = self.version(kind)
+        if schema > current:
+            raise LineDamage(BAD_EVENT, f"{kind} schema {schema} is newer than this code knows")
+        while schema < current:
+            step = self.upcasters.get((kind, schema))
+            if step is None:
+                raise LineDamage(BAD_EVENT, f"no upcaster for {kind} schema {schema}")
+            data, schema = step(data), schema + 1
+        return data
+
+
+# Today every type is at version 1. When one changes, add its version here and the upcaster from
+# the one before; the golden log in tests/fixtures must still replay identically.
+SCHEMAS: Final = Schemas(current={}, upcasters={})
 
 
 def line_hash(body: bytes) -> str:
     return hashlib.blake2b(body, digest_size=_HASH_HEX // 2).hexdigest()
 
 
-def encode(
-    recorded: Recorded, prev: str, meta: Mapping[str, Any] | None = None
-) -> tuple[bytes, str]:
+def encode(recorded: Recorded, prev: str, schemas: Schemas = SCHEMAS) -> tuple[bytes, str]:
     """The line for `recorded` chained after `prev`, and the line's own hash."""
+    kind = recorded.event.kind
     envelope: dict[str, Any] = {
         "seq": recorded.seq,
+        "pos": recorded.position,
         "id": recorded.id,
         "stream": recorded.stream,
-        "type": recorded.event.kind,
+        "type": kind,
         "at": recorded.at,
-        "schema": SCHEMA_VERSION,
+        "schema": schemas.version(kind),
         "data": event_data(recorded.event),
     }
-    if meta:
-        envelope["meta"] = meta
+    if recorded.meta:
+        envelope["meta"] = recorded.meta
     envelope["prev"] = prev
     body = orjson.dumps(envelope)
     digest = line_hash(body)
@@ -83,10 +116,13 @@ class LineDamage(ValueError):
         self.message = message
 
 
-def decode(line: bytes, *, stream: str, seq: int, prev: str) -> tuple[Recorded, str]:
+def decode(
+    line: bytes, *, stream: str, seq: int, prev: str | None, schemas: Schemas = SCHEMAS
+) -> tuple[Recorded, str]:
     """Check and decode one line (without its newline) expected at `seq` after `prev`.
 
-    Returns the event and the line's hash; raises LineDamage naming what is wrong.
+    Returns the event and the line's hash; raises LineDamage naming what is wrong. `prev=None`
+    skips the chain check, for reading single lines of a log already checked whole.
     """
     if len(line) <= _TAIL_LEN or line[-_TAIL_LEN : -_TAIL_LEN + len(_HASH_KEY)] != _HASH_KEY:
         raise LineDamage(BAD_JSON, "no integrity field at the end of the line")
@@ -98,7 +134,8 @@ def decode(line: bytes, *, stream: str, seq: int, prev: str) -> tuple[Recorded, 
         obj = orjson.loads(body)
         line_seq, line_stream, line_prev = obj["seq"], obj["stream"], obj["prev"]
         kind, data, schema = obj["type"], obj["data"], obj["schema"]
-        event_id, at = obj["id"], obj["at"]
+        event_id, at, position = obj["id"], obj["at"], obj["pos"]
+        meta = obj.get("meta")
     except (orjson.JSONDecodeError, KeyError, TypeError):
         raise LineDamage(BAD_JSON, "not a JSON object with the envelope's fields") from None
     if line_stream != stream:
@@ -107,15 +144,17 @@ def decode(line: bytes, *, stream: str, seq: int, prev: str) -> tuple[Recorded, 
         if isinstance(line_seq, int) and line_seq > seq:
             raise LineDamage(GAP, f"seq {line_seq} where {seq} was expected")
         raise LineDamage(REPEAT, f"seq {line_seq!r} where {seq} was expected")
-    if line_prev != prev:
+    if prev is not None and line_prev != prev:
         raise LineDamage(CHAIN, "prev does not match the previous line's hash")
-    if schema != SCHEMA_VERSION or not isinstance(data, dict):
-        raise LineDamage(BAD_EVENT, f"unsupported schema {schema!r}")
+    if not isinstance(schema, int) or not isinstance(data, dict) or not isinstance(position, int):
+        raise LineDamage(BAD_EVENT, "schema, pos or data of the wrong type")
+    if schema != schemas.version(kind):
+        data = schemas.upcast(kind, schema, data)
     try:
         event: Event = event_from_data(kind, data)
     except ValueError as exc:
         raise LineDamage(BAD_EVENT, str(exc)) from None
-    return Recorded(stream=stream, seq=seq, id=event_id, at=at, event=event), digest
+    return Recorded(stream, seq, event_id, at, event, position, meta), digest
 
 
 @frozen
@@ -146,6 +185,7 @@ class Scan:
     """What a log holds: its good events, the hash and byte length they end at, and any damage."""
 
     records: list[Recorded]
+    offsets: list[int]  # where each good record's line starts
     last_hash: str
     good_length: int
     damage: Damage | None
@@ -166,6 +206,7 @@ def iter_lines(data: bytes) -> Iterator[tuple[int, bytes, bool]]:
 def scan(data: bytes, stream: str) -> Scan:
     """Decode a whole log, stopping at the first damaged line."""
     records: list[Recorded] = []
+    offsets: list[int] = []
     prev, good_length = GENESIS, 0
     for number, (offset, line, complete) in enumerate(iter_lines(data), start=1):
         at_tail = not complete or offset + len(line) + 1 == len(data)
@@ -175,7 +216,8 @@ def scan(data: bytes, stream: str) -> Scan:
             recorded, prev = decode(line, stream=stream, seq=number, prev=prev)
         except LineDamage as exc:
             damage = Damage(number, offset, exc.kind, exc.message, at_tail)
-            return Scan(records, prev, good_length, damage)
+            return Scan(records, offsets, prev, good_length, damage)
         records.append(recorded)
+        offsets.append(offset)
         good_length = offset + len(line) + 1
-    return Scan(records, prev, good_length, None)
+    return Scan(records, offsets, prev, good_length, None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, TypeAlias
 
 import attrs
@@ -51,6 +51,50 @@ class SessionDeleted:
 
 
 @frozen
+class MessageEdited:
+    kind: ClassVar[str] = "message_edited"
+    message_id: str
+    content: str
+
+
+@frozen
+class MessageDeleted:
+    kind: ClassVar[str] = "message_deleted"
+    message_id: str
+
+
+@frozen
+class SessionForked:
+    """A session's first event when it is a fork: everything it starts with, so its log stands
+    alone, and where it came from."""
+
+    kind: ClassVar[str] = "session_forked"
+    title: str
+    title_source: str
+    metadata: Metadata
+    messages: Sequence[Mapping[str, Any]]  # message fields as in MessageView
+    source_session: str
+    source_version: int
+
+
+@frozen
+class SessionRestored:
+    kind: ClassVar[str] = "session_restored"
+
+
+@frozen
+class SessionPurged:
+    """Operator log: a session's log was removed for good (privacy); what, when and by whom."""
+
+    kind: ClassVar[str] = "session_purged"
+    session_id: str
+    events: int
+    last_hash: str
+    by: str
+    reason: str | None = None
+
+
+@frozen
 class SettingsChanged:
     kind: ClassVar[str] = "settings_changed"
     changes: Mapping[str, Any]
@@ -63,26 +107,35 @@ class SettingsReset:
 
 SessionEvent: TypeAlias = (
     SessionCreated
+    | SessionForked
     | SessionRenamed
     | MetadataUpdated
     | MessageAdded
+    | MessageEdited
+    | MessageDeleted
     | MessagesCleared
     | SessionDeleted
+    | SessionRestored
 )
 SettingsEvent: TypeAlias = SettingsChanged | SettingsReset
-Event: TypeAlias = SessionEvent | SettingsEvent
+Event: TypeAlias = SessionEvent | SettingsEvent | SessionPurged
 
 EVENT_TYPES: Mapping[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         SessionCreated,
+        SessionForked,
         SessionRenamed,
         MetadataUpdated,
         MessageAdded,
+        MessageEdited,
+        MessageDeleted,
         MessagesCleared,
         SessionDeleted,
+        SessionRestored,
         SettingsChanged,
         SettingsReset,
+        SessionPurged,
     )
 }
 
@@ -96,6 +149,8 @@ class Recorded:
     id: str
     at: str
     event: Event
+    position: int = 0  # global order across all logs, given by the log when it appends
+    meta: Mapping[str, str] | None = None  # request facts (idempotency key), not domain data
 
     @property
     def type(self) -> str:

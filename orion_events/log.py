@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,15 +26,20 @@ from typing import Protocol
 import aiofiles
 from attrs import define, frozen
 
-from orion_events.codec import GENESIS, Damage, Scan, encode_batch, scan
+from orion_events.codec import GENESIS, Damage, Scan, decode, encode_batch, scan
 from orion_events.errors import DataDirLocked, SessionReadOnly, StorageUnavailable, VersionConflict
 from orion_events.events import Recorded
+from orion_events.feed import FeedEntry, FeedIndex
 
 log = logging.getLogger(__name__)
 
 _libc_syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
 
 SETTINGS_STREAM = "settings"
+OPERATIONS_STREAM = "operations"  # the operator log: purges and other offline actions
+# Logs that live at the top of the data dir rather than under sessions/.
+TOP_LEVEL_STREAMS = (SETTINGS_STREAM, OPERATIONS_STREAM)
+RECENT_EVENTS = 8192  # kept in memory for live readers of the feed, so they need no disk read
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -58,12 +64,31 @@ class EventLog(Protocol):
         """Take ownership of the log, repair torn tails, and return every stream's events."""
         ...
 
-    async def append(self, stream: str, records: Sequence[Recorded]) -> None:
-        """Durably append `records`, whose seqs must continue the stream; return once on disk."""
+    async def append(self, stream: str, records: Sequence[Recorded]) -> list[Recorded]:
+        """Durably append `records`, whose seqs must continue the stream; return once on disk.
+
+        Returns the records as written, each with its global position.
+        """
         ...
 
     async def read(self, stream: str) -> list[Recorded]:
         """Every durable event of one stream, in order."""
+        ...
+
+    async def read_all(self, after: int, limit: int) -> list[Recorded]:
+        """Durable events of every stream with positions after `after`, in position order.
+
+        Never returns position n + 1 before n is readable: positions become readable in order.
+        """
+        ...
+
+    @property
+    def last_position(self) -> int:
+        """The highest readable position."""
+        ...
+
+    async def wait_beyond(self, position: int) -> None:
+        """Return once an event after `position` is readable (at once if one is)."""
         ...
 
     async def close(self) -> None:
@@ -89,9 +114,10 @@ class _StreamFile:
 class _Pending:
     file: _StreamFile
     data: bytes
-    seq: int
+    records: list[Recorded]
     last_hash: str
     done: asyncio.Future[None]
+    offset: int = -1  # where its bytes start in the file, once durable
 
 
 class PosixIO:
@@ -144,10 +170,15 @@ class FileLog:
         self._committer: asyncio.Task[None] | None = None
         self._lock_fd: int | None = None
         self._closing = False
+        self._next_position = 1
+        self._feed = FeedIndex()
+        self._recent: dict[int, Recorded] = {}
+        self._recent_order: deque[int] = deque()
+        self._advanced = asyncio.Event()
 
     def path_of(self, stream: str) -> Path:
-        if stream == SETTINGS_STREAM:
-            return self.data_dir / "settings.jsonl"
+        if stream in TOP_LEVEL_STREAMS:
+            return self.data_dir / f"{stream}.jsonl"
         if not is_session_id(stream):
             raise ValueError(f"not a stream id: {stream!r}")
         return self.sessions_dir / f"{stream}.jsonl"
@@ -163,26 +194,31 @@ class FileLog:
     def _open_sync(self) -> list[LoadedStream]:
         self.sessions_dir.mkdir(parents=True, exist_ok=True)
         self._lock()
-        loaded = []
-        paths = (
-            [self.data_dir / "settings.jsonl"]
-            if (self.data_dir / "settings.jsonl").exists()
-            else []
-        )
+        streams = [s for s in TOP_LEVEL_STREAMS if self.path_of(s).exists()]
         for path in sorted(self.sessions_dir.iterdir()):
             if path.suffix == ".jsonl" and is_session_id(path.stem):
-                paths.append(path)
+                streams.append(path.stem)
             else:
                 log.warning("ignoring %s: not a session log", path)
-        for path in paths:
-            stream = SETTINGS_STREAM if path.parent == self.data_dir else path.stem
-            loaded.append(self._load_file(stream, path))
+        loaded: list[LoadedStream] = []
+        entries: list[FeedEntry] = []
+        for stream in streams:
+            stream_load, offsets = self._load_file(stream, self.path_of(stream))
+            loaded.append(stream_load)
+            records, file = stream_load.records, self._files[stream]
+            ends = [*offsets[1:], file.length] if offsets else []
+            entries.extend(
+                FeedEntry(r.position, stream, r.seq, start, end - start)
+                for r, start, end in zip(records, offsets, ends, strict=True)
+            )
+        self._feed = FeedIndex.from_entries(entries)
+        self._next_position = self._feed.last_position + 1
         return loaded
 
     def _lock(self) -> None:
         self._lock_fd = lock_data_dir(self.data_dir)
 
-    def _load_file(self, stream: str, path: Path) -> LoadedStream:
+    def _load_file(self, stream: str, path: Path) -> tuple[LoadedStream, list[int]]:
         data = path.read_bytes()
         result = scan(data, stream)
         file = _StreamFile(stream, path, len(result.records), result.last_hash, result.good_length)
@@ -194,7 +230,7 @@ class FileLog:
             file.damage = result.damage
             log.error("%s is damaged at %s: served read-only", path, result.damage.describe())
         self._files[stream] = file
-        return LoadedStream(stream, result.records, file.damage, cut_tail)
+        return LoadedStream(stream, result.records, file.damage, cut_tail), result.offsets
 
     def _cut_tail(self, file: _StreamFile, data: bytes, result: Scan) -> None:
         """Keep a torn or failing last line aside in quarantine/, then cut it from the log.
@@ -226,7 +262,7 @@ class FileLog:
 
     # -- appends ------------------------------------------------------------------------------
 
-    async def append(self, stream: str, records: Sequence[Recorded]) -> None:
+    async def append(self, stream: str, records: Sequence[Recorded]) -> list[Recorded]:
         if self._closing or self._committer is None:
             raise StorageUnavailable("the log is closed")
         file = self._files.get(stream)
@@ -240,11 +276,20 @@ class FileLog:
             raise StorageUnavailable(f"this log is read-only until restart: {file.failed}")
         if not records or records[0].seq != file.seq + 1:
             raise VersionConflict(f"stream {stream} is at seq {file.seq}")
-        data, last_hash = encode_batch(list(records), file.last_hash)
+        # Positions are given in the order appends arrive, which is the order they are written
+        # and committed in, so position n is never readable after n + 1.
+        first = self._next_position
+        positioned = [
+            Recorded(r.stream, r.seq, r.id, r.at, r.event, first + i, r.meta)
+            for i, r in enumerate(records)
+        ]
+        self._next_position += len(positioned)
+        data, last_hash = encode_batch(positioned, file.last_hash)
         done = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(file, data, records[-1].seq, last_hash, done))
+        self._pending.append(_Pending(file, data, positioned, last_hash, done))
         self._wakeup.set()
         await done
+        return positioned
 
     async def _commit_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -261,12 +306,17 @@ class FileLog:
                 errors = await loop.run_in_executor(self._executor, self._commit_sync, batch)
                 for pending in batch:
                     error = errors.get(pending.file.stream)
+                    if error is None:
+                        self._publish(pending)
                     if pending.done.done():
                         continue
                     if error is None:
                         pending.done.set_result(None)
                     else:
                         pending.done.set_exception(error)
+                # After the appenders resume (their wake-ups are queued first), so a live reader
+                # woken by this finds the views already current.
+                loop.call_soon(self._announce)
             if self._closing and not self._pending:
                 return
 
@@ -298,10 +348,12 @@ class FileLog:
             written.append((file, entries, len(data)))
         for file, sync_error in self._sync([w[0] for w in written], new_dirs).items():
             errors[file.stream] = self._fail_fsync(file, sync_error)
-        for file, entries, size in written:
+        for file, entries, _ in written:
             if file.stream not in errors:
-                file.length += size
-                file.seq, file.last_hash = entries[-1].seq, entries[-1].last_hash
+                for pending in entries:
+                    pending.offset = file.length
+                    file.length += len(pending.data)
+                file.seq, file.last_hash = entries[-1].records[-1].seq, entries[-1].last_hash
         return errors
 
     def _sync(self, files: list[_StreamFile], new_dirs: set[Path]) -> dict[_StreamFile, OSError]:
@@ -362,6 +414,60 @@ class FileLog:
             data = await f.read(length)
         return scan(data, stream).records
 
+    def _publish(self, pending: _Pending) -> None:
+        """Make a durable append readable in the global feed."""
+        offset = pending.offset
+        for recorded, line in zip(pending.records, pending.data.splitlines(True), strict=True):
+            self._feed.add(
+                FeedEntry(recorded.position, recorded.stream, recorded.seq, offset, len(line))
+            )
+            offset += len(line)
+            self._recent[recorded.position] = recorded
+            self._recent_order.append(recorded.position)
+        while len(self._recent_order) > RECENT_EVENTS:
+            del self._recent[self._recent_order.popleft()]
+
+    def _announce(self) -> None:
+        self._advanced.set()
+        self._advanced = asyncio.Event()
+
+    @property
+    def last_position(self) -> int:
+        return self._feed.last_position
+
+    async def wait_beyond(self, position: int) -> None:
+        while self._feed.last_position <= position and not self._closing:
+            await self._advanced.wait()
+
+    async def read_all(self, after: int, limit: int) -> list[Recorded]:
+        entries = self._feed.after(after, limit)
+        if all(e.position in self._recent for e in entries):
+            return [self._recent[e.position] for e in entries]
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._read_entries, entries)
+
+    def _read_entries(self, entries: list[FeedEntry]) -> list[Recorded]:
+        """Read the lines of `entries` straight from their files (each was checked at start-up
+        or written by this process, so only its own hash is checked again)."""
+        out: list[Recorded] = []
+        handles: dict[str, int] = {}
+        try:
+            for entry in entries:
+                recent = self._recent.get(entry.position)
+                if recent is not None:
+                    out.append(recent)
+                    continue
+                fd = handles.get(entry.stream)
+                if fd is None:
+                    fd = handles[entry.stream] = os.open(self.path_of(entry.stream), os.O_RDONLY)
+                line = os.pread(fd, entry.length, entry.offset)
+                recorded, _ = decode(line[:-1], stream=entry.stream, seq=entry.seq, prev=None)
+                out.append(recorded)
+        finally:
+            for fd in handles.values():
+                os.close(fd)
+        return out
+
     def damaged(self) -> dict[str, Damage]:
         return {s: f.damage for s, f in self._files.items() if f.damage is not None}
 
@@ -371,6 +477,7 @@ class FileLog:
     async def close(self) -> None:
         self._closing = True
         self._wakeup.set()
+        self._announce()  # live readers end
         if self._committer is not None:
             await self._committer
             self._committer = None

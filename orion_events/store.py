@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import logging
 import time
 import uuid
@@ -35,17 +36,27 @@ from orion_events.errors import (
 from orion_events.events import (
     Event,
     MessageAdded,
+    MessageDeleted,
+    MessageEdited,
     MessagesCleared,
     MetadataUpdated,
     Recorded,
     SessionCreated,
     SessionDeleted,
+    SessionForked,
     SessionRenamed,
+    SessionRestored,
     SettingsChanged,
     SettingsReset,
 )
-from orion_events.log import SETTINGS_STREAM, EventLog, is_session_id
-from orion_events.projector import apply_session, apply_settings, replay_session, replay_settings
+from orion_events.log import OPERATIONS_STREAM, SETTINGS_STREAM, EventLog, is_session_id
+from orion_events.projector import (
+    apply_session,
+    apply_settings,
+    message_data,
+    replay_session,
+    replay_settings,
+)
 from orion_events.views import SessionView, SettingsView
 
 log = logging.getLogger(__name__)
@@ -53,10 +64,12 @@ log = logging.getLogger(__name__)
 View: TypeAlias = SessionView | SettingsView | None
 Decide: TypeAlias = Callable[[Any], Sequence[Event]]
 MAX_PAGE = 1000
+NEW_SESSIONS = ""  # the idempotency scope of requests that create a session
+_TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime(_TIMESTAMP)
 
 
 def new_id() -> str:
@@ -78,6 +91,46 @@ class Page:
     next_cursor: str | None
 
 
+@frozen
+class IdempotencyKey:
+    """A client's retry key for one request, with a fingerprint of what that request asked."""
+
+    scope: str  # the session id, or NEW_SESSIONS for requests that create one
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, scope: str, key: str | None, *request: Any) -> IdempotencyKey | None:
+        if key is None:
+            return None
+        if not 1 <= len(key) <= 255 or not key.isascii() or not key.isprintable():
+            raise InvalidInput(
+                "Idempotency-Key must be 1 to 255 printable ASCII characters",
+                field="Idempotency-Key",
+            )
+        digest = hashlib.blake2b(orjson.dumps(request), digest_size=12).hexdigest()
+        return cls(scope, key, digest)
+
+    @property
+    def meta(self) -> dict[str, str]:
+        return {"idempotency_key": self.key, "request": self.fingerprint}
+
+
+@frozen
+class _Replay:
+    """The answer to a retried request: the view its original events produced."""
+
+    stream: str
+    seq: int
+
+
+@frozen
+class _Command:
+    decide: Decide
+    answer: asyncio.Future[Any]
+    key: IdempotencyKey | None = None
+
+
 class Store:
     def __init__(
         self,
@@ -92,8 +145,10 @@ class Store:
         self._sessions: dict[str, SessionView] = {}
         self._settings = SettingsView()
         self._read_only: dict[str, str] = {}
-        self._queues: dict[str, list[tuple[Decide, asyncio.Future[Any]]]] = {}
+        self._queues: dict[str, list[_Command]] = {}
         self._writers: set[asyncio.Task[None]] = set()
+        self._keys: dict[tuple[str, str], tuple[str, int, str]] = {}
+        self._new_session_keys = asyncio.Lock()
         self._events = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -109,8 +164,11 @@ class Store:
                 cut_tails[stream.stream] = stream.cut_tail.describe()
             if stream.damage is not None:
                 self._read_only[stream.stream] = stream.damage.describe()
+            self._remember_keys(stream.records)
             if stream.stream == SETTINGS_STREAM:
                 self._settings = replay_settings(stream.records)
+                continue
+            if stream.stream == OPERATIONS_STREAM:
                 continue
             try:
                 view = replay_session(stream.records)
@@ -121,7 +179,7 @@ class Store:
                 self._sessions[stream.stream] = view
         self._events = events
         return LoadReport(
-            sessions=len(self._sessions),
+            sessions=sum(1 for v in self._sessions.values() if not v.deleted),
             events=events,
             seconds=time.perf_counter() - started,
             cut_tails=cut_tails,
@@ -142,6 +200,13 @@ class Store:
             raise SessionNotFound(f"no session {session_id}")
         return view
 
+    def _known(self, session_id: str) -> SessionView:
+        """A session that exists or existed: history stays readable after a delete."""
+        view = self._sessions.get(session_id)
+        if view is None:
+            raise SessionNotFound(f"no session {session_id}")
+        return view
+
     def sessions(self, limit: int | None = None, cursor: str | None = None) -> Page:
         """Live sessions, most recent activity first (ties by id), from after `cursor`."""
         live = [v for v in self._sessions.values() if not v.deleted]
@@ -159,6 +224,41 @@ class Store:
         page = live[:limit]
         return Page(page, _encode_cursor(page[-1]))
 
+    async def history(self, session_id: str, after: int = 0, limit: int = 100) -> list[Recorded]:
+        """A session's events after seq `after`, in order; also for a deleted session."""
+        self._known(session_id)
+        records = await self._log.read(session_id)
+        return records[after : after + limit]
+
+    async def session_at(
+        self, session_id: str, *, version: int | None = None, as_of: str | None = None
+    ) -> SessionView:
+        """The session exactly as it was at `version`, or at the instant `as_of` (RFC 3339)."""
+        current = self._known(session_id)
+        if version is not None and not 1 <= version <= current.version:
+            raise SessionNotFound(f"session {session_id} has no version {version}")
+        records = await self._log.read(session_id)
+        if version is not None:
+            records = records[:version]
+        if as_of is not None:
+            instant = parse_timestamp(as_of, field="as_of")
+            records = [r for r in records if r.at <= instant]
+        view = replay_session(records)
+        if view is None or view.deleted:
+            raise SessionNotFound(f"session {session_id} did not exist then")
+        return view
+
+    async def feed(self, after: int = 0, limit: int = 100) -> list[Recorded]:
+        """Every durable event of every log after global position `after`, in order."""
+        return await self._log.read_all(after, limit)
+
+    @property
+    def last_position(self) -> int:
+        return self._log.last_position
+
+    async def wait_beyond(self, position: int) -> None:
+        await self._log.wait_beyond(position)
+
     @property
     def settings(self) -> SettingsView:
         return self._settings
@@ -170,25 +270,78 @@ class Store:
             "status": "degraded" if problems else "ok",
             "sessions": sum(1 for v in self._sessions.values() if not v.deleted),
             "events": self._events,
+            "last_position": self._log.last_position,
             "read_only_sessions": sorted(problems),
             "problems": problems,
         }
 
     # -- session commands ---------------------------------------------------------------------
 
-    async def create_session(self, title: Any = None, metadata: Any = None) -> SessionView:
+    async def create_session(
+        self, title: Any = None, metadata: Any = None, *, idempotency_key: str | None = None
+    ) -> SessionView:
         event = SessionCreated(
             title=None if title is None else validation.title(title),
             metadata={} if metadata is None else validation.metadata(metadata),
         )
+        key = IdempotencyKey.of(
+            NEW_SESSIONS, idempotency_key, "create", event.title, event.metadata
+        )
+        return await self._new_session(lambda view: [event], key)
+
+    async def fork_session(
+        self,
+        session_id: str,
+        *,
+        message_id: Any = None,
+        version: Any = None,
+        title: Any = None,
+        idempotency_key: str | None = None,
+    ) -> SessionView:
+        """A new session holding the messages up to `message_id` (inclusive) or `version`."""
+        if message_id is not None and version is not None:
+            raise InvalidInput("give message_id or version, not both", field="version")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            raise InvalidInput("version must be an integer", field="version")
+        if message_id is not None and not isinstance(message_id, str):
+            raise InvalidInput("message_id must be a string", field="message_id")
+        new_title = None if title is None else validation.title(title)
+        source = self.session(session_id)
+        if version is not None:
+            source = await self.session_at(session_id, version=version)
+        messages = list(source.messages)
+        if message_id is not None:
+            index = source.messages.index_of(message_id)
+            if index is None:
+                raise SessionNotFound(f"no message {message_id} in session {session_id}")
+            messages = messages[: index + 1]
+        event = SessionForked(
+            title=new_title or source.title,
+            title_source="client" if new_title else source.title_source,
+            metadata=dict(source.metadata),
+            messages=[message_data(m) for m in messages],
+            source_session=session_id,
+            source_version=source.version,
+        )
+        key = IdempotencyKey.of(
+            NEW_SESSIONS, idempotency_key, "fork", session_id, message_id, version, new_title
+        )
+        return await self._new_session(lambda view: [event], key)
+
+    async def _new_session(self, decide: Decide, key: IdempotencyKey | None) -> SessionView:
         session_id = self._ids()
 
-        def decide(view: View) -> Sequence[Event]:
+        def first(view: View) -> Sequence[Event]:
             if view is not None:
                 raise VersionConflict(f"session {session_id} exists")
-            return [event]
+            return decide(view)
 
-        return await self._write_session(session_id, decide)
+        if key is None:
+            return await self._write_session(session_id, first)
+        # A keyed create has no session to serialise on yet: one lock makes the key check and
+        # the write atomic, so two concurrent retries create one session.
+        async with self._new_session_keys:
+            return await self._write_session(session_id, first, key)
 
     async def update_session(
         self,
@@ -217,6 +370,25 @@ class Store:
 
         await self._write_session(session_id, decide)
 
+    async def restore_session(
+        self,
+        session_id: str,
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> SessionView:
+        """Undo a delete."""
+
+        def decide(view: View) -> Sequence[Event]:
+            self._check_writable(session_id, view, expected_version)
+            assert isinstance(view, SessionView)
+            if not view.deleted:
+                raise VersionConflict(f"session {session_id} is not deleted")
+            return [SessionRestored()]
+
+        key = IdempotencyKey.of(session_id, idempotency_key, "restore")
+        return await self._write_session(session_id, decide, key)
+
     async def add_message(
         self,
         session_id: str,
@@ -226,6 +398,7 @@ class Store:
         agent: Any = None,
         model: Any = None,
         expected_version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> SessionView:
         """Append a message; the returned view's last message is the one added."""
         event = MessageAdded(
@@ -235,10 +408,45 @@ class Store:
             agent=validation.optional_name(agent, "agent"),
             model=validation.optional_name(model, "model"),
         )
+        key = IdempotencyKey.of(
+            session_id,
+            idempotency_key,
+            "message",
+            event.role,
+            event.content,
+            event.agent,
+            event.model,
+        )
 
         def decide(view: View) -> Sequence[Event]:
             self._check_live(session_id, view, expected_version)
             return [event]
+
+        return await self._write_session(session_id, decide, key)
+
+    async def edit_message(
+        self,
+        session_id: str,
+        message_id: str,
+        *,
+        content: Any,
+        expected_version: int | None = None,
+    ) -> SessionView:
+        """Change a message's content; the old text stays in the log."""
+        event = MessageEdited(message_id, validation.content(content))
+
+        def decide(view: View) -> Sequence[Event]:
+            self._check_message(session_id, view, message_id, expected_version)
+            return [event]
+
+        return await self._write_session(session_id, decide)
+
+    async def delete_message(
+        self, session_id: str, message_id: str, *, expected_version: int | None = None
+    ) -> SessionView:
+        def decide(view: View) -> Sequence[Event]:
+            self._check_message(session_id, view, message_id, expected_version)
+            return [MessageDeleted(message_id)]
 
         return await self._write_session(session_id, decide)
 
@@ -251,18 +459,32 @@ class Store:
 
         return await self._write_session(session_id, decide)
 
-    def _check_live(self, session_id: str, view: View, expected_version: int | None) -> None:
+    def _check_writable(self, session_id: str, view: View, expected_version: int | None) -> None:
         if session_id in self._read_only:
             raise SessionReadOnly(
                 f"session {session_id} is read-only: its log is damaged "
                 f"({self._read_only[session_id]})"
             )
-        if not isinstance(view, SessionView) or view.deleted:
+        if not isinstance(view, SessionView):
             raise SessionNotFound(f"no session {session_id}")
         if expected_version is not None and expected_version != view.version:
             raise PreconditionFailed(
                 f"session {session_id} is at version {view.version}, not {expected_version}"
             )
+
+    def _check_live(self, session_id: str, view: View, expected_version: int | None) -> None:
+        self._check_writable(session_id, view, expected_version)
+        assert isinstance(view, SessionView)
+        if view.deleted:
+            raise SessionNotFound(f"no session {session_id}")
+
+    def _check_message(
+        self, session_id: str, view: View, message_id: str, expected_version: int | None
+    ) -> None:
+        self._check_live(session_id, view, expected_version)
+        assert isinstance(view, SessionView)
+        if view.messages.index_of(message_id) is None:
+            raise SessionNotFound(f"no message {message_id} in session {session_id}")
 
     # -- settings commands --------------------------------------------------------------------
 
@@ -279,6 +501,27 @@ class Store:
     async def reset_settings(self) -> SettingsView:
         return await self._write_settings(lambda view: [SettingsReset()])
 
+    # -- idempotency --------------------------------------------------------------------------
+
+    def _remember_keys(self, records: Sequence[Recorded]) -> None:
+        for recorded in records:
+            if recorded.meta and "idempotency_key" in recorded.meta:
+                new = isinstance(recorded.event, SessionCreated | SessionForked)
+                scope = NEW_SESSIONS if new else recorded.stream
+                entry = (recorded.stream, recorded.seq, recorded.meta.get("request", ""))
+                self._keys[scope, recorded.meta["idempotency_key"]] = entry
+
+    def _replay_for(self, key: IdempotencyKey) -> _Replay | None:
+        found = self._keys.get((key.scope, key.key))
+        if found is None:
+            return None
+        stream, seq, fingerprint = found
+        if fingerprint != key.fingerprint:
+            raise InvalidInput(
+                "this Idempotency-Key was used for a different request", field="Idempotency-Key"
+            )
+        return _Replay(stream, seq)
+
     # -- the per-stream writer ----------------------------------------------------------------
 
     def _view(self, stream: str) -> View:
@@ -290,30 +533,37 @@ class Store:
         elif view is not None:
             self._sessions[stream] = view
 
-    async def _write_session(self, session_id: str, decide: Decide) -> SessionView:
-        view = await self._submit(session_id, decide)
-        assert isinstance(view, SessionView)
-        return view
+    async def _write_session(
+        self, session_id: str, decide: Decide, key: IdempotencyKey | None = None
+    ) -> SessionView:
+        if not is_session_id(session_id):
+            raise SessionNotFound(f"no session {session_id}")
+        result = await self._submit(session_id, _Command(decide, self._future(), key))
+        if isinstance(result, _Replay):
+            return await self.session_at(result.stream, version=result.seq)
+        assert isinstance(result, SessionView)
+        return result
 
     async def _write_settings(self, decide: Decide) -> SettingsView:
-        view = await self._submit(SETTINGS_STREAM, decide)
+        view = await self._submit(SETTINGS_STREAM, _Command(decide, self._future()))
         assert isinstance(view, SettingsView)
         return view
 
-    async def _submit(self, stream: str, decide: Decide) -> View:
-        if stream != SETTINGS_STREAM and not is_session_id(stream):
-            raise SessionNotFound(f"no session {stream}")
-        answer: asyncio.Future[View] = asyncio.get_running_loop().create_future()
+    @staticmethod
+    def _future() -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _submit(self, stream: str, command: _Command) -> Any:
         queue = self._queues.get(stream)
         if queue is None:
             queue = self._queues[stream] = []
             writer = asyncio.create_task(self._write(stream, queue))
             self._writers.add(writer)
             writer.add_done_callback(self._writers.discard)
-        queue.append((decide, answer))
-        return await answer
+        queue.append(command)
+        return await command.answer
 
-    async def _write(self, stream: str, queue: list[tuple[Decide, asyncio.Future[Any]]]) -> None:
+    async def _write(self, stream: str, queue: list[_Command]) -> None:
         try:
             while queue:
                 batch = queue[:]
@@ -322,43 +572,65 @@ class Store:
         finally:
             del self._queues[stream]
 
-    async def _write_batch(
-        self, stream: str, batch: list[tuple[Decide, asyncio.Future[Any]]]
-    ) -> None:
+    async def _write_batch(self, stream: str, batch: list[_Command]) -> None:
         view = self._view(stream)
         records: list[Recorded] = []
-        outcomes: list[tuple[asyncio.Future[Any], BaseException | None, View]] = []
+        outcomes: list[tuple[_Command, BaseException | None, Any]] = []
+        new_keys: list[tuple[str, str]] = []
         apply = apply_settings if stream == SETTINGS_STREAM else apply_session
-        for decide, answer in batch:
+        for command in batch:
             try:
-                events = decide(view)
+                replay = self._replay_for(command.key) if command.key else None
+                if replay is not None:
+                    outcomes.append((command, None, replay))
+                    continue
+                events = command.decide(view)
                 after, added = view, []
-                for event in events:
+                for n, event in enumerate(events):
                     seq = (after.version if after is not None else 0) + 1
-                    recorded = Recorded(stream, seq, self._ids(), self._clock(), event)
+                    meta = command.key.meta if command.key and n == 0 else None
+                    recorded = Recorded(stream, seq, self._ids(), self._clock(), event, 0, meta)
                     after = apply(after, recorded)  # type: ignore[arg-type]
                     added.append(recorded)
-            except Exception as exc:
-                outcomes.append((answer, exc, None))
+            except Exception as exc:  # the command's caller gets its own failure
+                outcomes.append((command, exc, None))
                 continue
+            if command.key and added:
+                # Claimed now, so a retry later in this same batch replays instead of repeating.
+                scope_key = (command.key.scope, command.key.key)
+                self._keys[scope_key] = (stream, added[0].seq, command.key.fingerprint)
+                new_keys.append(scope_key)
             view = after
             records.extend(added)
-            outcomes.append((answer, None, view))
+            outcomes.append((command, None, view))
         if records:
             try:
                 await self._log.append(stream, records)
-            except Exception as exc:
-                outcomes = [(a, error or exc, v) for a, error, v in outcomes]
+            except Exception as exc:  # every command of the batch shares the failure
+                for scope_key in new_keys:
+                    self._keys.pop(scope_key, None)
+                outcomes = [(c, error or exc, v) for c, error, v in outcomes]
             else:
                 self._install(stream, view)
                 self._events += len(records)
-        for answer, error, result in outcomes:
-            if answer.done():
+        for command, error, result in outcomes:
+            if command.answer.done():
                 continue
             if error is not None:
-                answer.set_exception(error)
+                command.answer.set_exception(error)
             else:
-                answer.set_result(result)
+                command.answer.set_result(result)
+
+
+def parse_timestamp(value: str, *, field: str) -> str:
+    """An RFC 3339 instant in the log's own UTC format, so it compares with `at` as text."""
+    try:
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{field} must be an RFC 3339 timestamp", field=field) from None
+    if instant.tzinfo is None:
+        raise InvalidInput(f"{field} must say its time zone (Z or ±hh:mm)", field=field)
+    return instant.astimezone(UTC).strftime(_TIMESTAMP)
 
 
 def _encode_cursor(view: SessionView) -> str:
@@ -376,4 +648,4 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     raise InvalidInput("cursor is not one this service gave out", field="cursor")
 
 
-__all__ = ["MAX_PAGE", "LoadReport", "Page", "Store", "new_id", "utc_now"]
+__all__ = ["MAX_PAGE", "IdempotencyKey", "LoadReport", "Page", "Store", "new_id", "utc_now"]

@@ -46,6 +46,24 @@ class MessageList:
         items.append(message)
         return MessageList(items, self._length + 1)
 
+    def replaced(self, index: int, message: MessageView) -> MessageList:
+        """A copy with one message changed: O(n), for the rare edit."""
+        items = self._items[: self._length]
+        items[index] = message
+        return MessageList(items)
+
+    def removed(self, index: int) -> MessageList:
+        items = self._items[: self._length]
+        del items[index]
+        return MessageList(items)
+
+    def index_of(self, message_id: str) -> int | None:
+        items = self._items
+        for i in range(self._length - 1, -1, -1):
+            if items[i].id == message_id:
+                return i
+        return None
+
     def __len__(self) -> int:
         return self._length
 
@@ -89,6 +107,7 @@ class SessionView:
     metadata: Metadata = field(factory=dict)
     messages: MessageList = field(factory=MessageList)
     deleted: bool = False
+    forked_from: tuple[str, int] | None = None  # (session id, version) this one was forked at
 
     @property
     def message_count(self) -> int:

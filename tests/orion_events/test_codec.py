@@ -39,7 +39,18 @@ def test_every_line_carries_the_envelope_and_round_trips() -> None:
     assert [r.seq for r in result.records] == [1, 2, 3, 4, 5]
     assert result.good_length == len(data)
     first = orjson.loads(_lines(data)[0])
-    assert set(first) == {"seq", "id", "stream", "type", "at", "schema", "data", "prev", "hash"}
+    assert set(first) == {
+        "seq",
+        "pos",
+        "id",
+        "stream",
+        "type",
+        "at",
+        "schema",
+        "data",
+        "prev",
+        "hash",
+    }
     assert first["prev"] == GENESIS
     assert orjson.loads(_lines(data)[1])["prev"] == first["hash"]
     assert list(first)[-1] == "hash"
