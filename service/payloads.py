@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from orion_events.events import Recorded, event_data
 from orion_events.views import SETTINGS_KEYS, MessageView, SessionView, SettingsView
 from service.errors import ApiError, bad_request, unknown_field
 
@@ -66,8 +67,26 @@ def session_json(view: SessionView, *, messages: bool = True) -> dict[str, Any]:
         "message_count": view.message_count,
         "metadata": dict(view.metadata),
     }
+    if view.forked_from is not None:
+        body["forked_from"] = {"session_id": view.forked_from[0], "version": view.forked_from[1]}
     if messages:
         body["messages"] = [message_json(m) for m in view.messages]
+    return body
+
+
+def event_json(recorded: Recorded) -> dict[str, Any]:
+    """One event as the history, the feed, the live streams and exports show it."""
+    body: dict[str, Any] = {
+        "position": recorded.position,
+        "stream": recorded.stream,
+        "seq": recorded.seq,
+        "id": recorded.id,
+        "type": recorded.type,
+        "at": recorded.at,
+        "data": event_data(recorded.event),
+    }
+    if recorded.meta:
+        body["meta"] = dict(recorded.meta)
     return body
 
 
