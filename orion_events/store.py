@@ -57,6 +57,7 @@ from orion_events.projector import (
     replay_session,
     replay_settings,
 )
+from orion_events.search import SearchIndex, SearchPage
 from orion_events.views import SessionView, SettingsView
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ class Store:
         self._writers: set[asyncio.Task[None]] = set()
         self._keys: dict[tuple[str, str], tuple[str, int, str]] = {}
         self._new_session_keys = asyncio.Lock()
+        self._search = SearchIndex()
         self._events = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -177,6 +179,8 @@ class Store:
                 continue
             if view is not None:
                 self._sessions[stream.stream] = view
+                for recorded in stream.records:
+                    self._search.apply(recorded)
         self._events = events
         return LoadReport(
             sessions=sum(1 for v in self._sessions.values() if not v.deleted),
@@ -258,6 +262,10 @@ class Store:
 
     async def wait_beyond(self, position: int) -> None:
         await self._log.wait_beyond(position)
+
+    def search(self, query: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
+        """Live sessions whose title or messages hold every word of `query`, best first."""
+        return self._search.search(query, limit=limit, offset=offset)
 
     @property
     def settings(self) -> SettingsView:
@@ -605,7 +613,7 @@ class Store:
             outcomes.append((command, None, view))
         if records:
             try:
-                await self._log.append(stream, records)
+                written = await self._log.append(stream, records)
             except Exception as exc:  # every command of the batch shares the failure
                 for scope_key in new_keys:
                     self._keys.pop(scope_key, None)
@@ -613,6 +621,9 @@ class Store:
             else:
                 self._install(stream, view)
                 self._events += len(records)
+                if stream != SETTINGS_STREAM:
+                    for recorded in written:
+                        self._search.apply(recorded)
         for command, error, result in outcomes:
             if command.answer.done():
                 continue

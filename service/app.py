@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -10,7 +11,7 @@ from aiohttp import web
 from orion_events.log import FileLog
 from orion_events.store import Store
 from service.config import Config
-from service.keys import CONFIG, LOAD_REPORT, STORE
+from service.keys import CONFIG, LOAD_REPORT, SHUTTING_DOWN, STORE
 from service.middlewares import bearer_auth, cors, json_errors
 from service.routes import setup_routes
 
@@ -39,6 +40,10 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info("store closed: every acknowledged write is on disk")
 
 
+async def _end_streams(app: web.Application) -> None:
+    app[SHUTTING_DOWN].set()
+
+
 def create_app(config: Config) -> web.Application:
     middlewares = [json_errors]
     if config.api_token:
@@ -47,6 +52,8 @@ def create_app(config: Config) -> web.Application:
         middlewares.insert(0, cors(config.cors_origins))
     app = web.Application(client_max_size=config.max_body, middlewares=middlewares)
     app[CONFIG] = config
+    app[SHUTTING_DOWN] = asyncio.Event()
+    app.on_shutdown.append(_end_streams)
     app.cleanup_ctx.append(_store_ctx)
     setup_routes(app)
     return app

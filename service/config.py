@@ -25,6 +25,8 @@ class Config:
     api_token: str | None = None
     cors_origins: tuple[str, ...] = ()
     max_body: int = DEFAULT_MAX_BODY
+    sse_heartbeat: float = 15.0  # seconds between comments on an idle live stream
+    sse_max_lag: int = 10_000  # events a live reader may fall behind before it is let go
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Config:

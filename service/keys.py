@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from orion_events.store import LoadReport, Store
@@ -10,3 +12,5 @@ from service.config import Config
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
 LOAD_REPORT = web.AppKey("load_report", LoadReport)
+# Set when the server begins to stop, so live streams end and shutdown need not wait for them.
+SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)

@@ -8,7 +8,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from orion_events.errors import InvalidInput, SessionNotFound
 from orion_events.events import Recorded, event_data
+from orion_events.log import is_session_id
 from orion_events.views import SETTINGS_KEYS, MessageView, SessionView, SettingsView
 from service.errors import ApiError, bad_request, unknown_field
 
@@ -38,6 +40,28 @@ async def json_object(
         if name not in allowed:
             raise unknown_field(name)
     return value
+
+
+def session_id_of(request: web.Request, name: str = "session_id") -> str:
+    """A path id; anything that is not a well-formed UUID is 404 and never reaches the disk."""
+    raw = request.match_info[name]
+    value = raw.lower()
+    if not is_session_id(value):
+        what = "session" if name == "session_id" else "message"
+        raise SessionNotFound(f"no {what} {raw[:64]!r}")
+    return value
+
+
+def int_param(
+    request: web.Request, name: str, *, default: int | None, low: int, high: int
+) -> int | None:
+    """An integer query parameter within [low, high]; 422 naming it otherwise."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise InvalidInput(f"{name} must be an integer from {low} to {high}", field=name)
+    return int(raw)
 
 
 def respond(

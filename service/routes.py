@@ -1,73 +1,85 @@
-"""The HTTP API of SPEC §4: one handler per route, named verb_noun."""
+"""The HTTP API of SPEC §4 and its audit, history and live routes: one handler per route."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from orion_events.errors import InvalidInput, SessionNotFound
-from orion_events.log import is_session_id
+from orion_events.errors import InvalidInput
 from orion_events.store import MAX_PAGE, Store
 from orion_events.views import SETTINGS_KEYS
+from service import streams
 from service.keys import STORE
 from service.payloads import (
     etag,
+    event_json,
     expected_version,
+    int_param,
     json_object,
     message_json,
     respond,
+    session_id_of,
     session_json,
     settings_json,
 )
+
+DEFAULT_PAGE = 100
 
 
 def _store(request: web.Request) -> Store:
     return request.app[STORE]
 
 
-def _session_id(request: web.Request) -> str:
-    """The path's session id; anything that is not a well-formed id never reaches the disk."""
-    raw = request.match_info["session_id"]
-    session_id = raw.lower()
-    if not is_session_id(session_id):
-        raise SessionNotFound(f"no session {raw[:64]!r}")
-    return session_id
+def _idempotency_key(request: web.Request) -> str | None:
+    return request.headers.get("Idempotency-Key")
 
 
-def _limit(request: web.Request) -> int | None:
-    raw = request.query.get("limit")
-    if raw is None:
-        return None
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
-        raise InvalidInput(f"limit must be an integer from 1 to {MAX_PAGE}", field="limit")
-    return int(raw)
+def _next_link(request: web.Request, **query: Any) -> dict[str, str]:
+    return {"Link": f'<{request.path}?{urlencode(query)}>; rel="next"'}
 
 
-async def create_session(request: web.Request) -> web.Response:
-    body = await json_object(request, {"title", "metadata"}, allow_empty=True)
-    view = await _store(request).create_session(body.get("title"), body.get("metadata"))
+def _created(view: Any) -> web.Response:
     headers = {"Location": f"/api/sessions/{view.id}", **etag(view.version)}
     return respond(session_json(view), status=201, headers=headers)
 
 
+# -- sessions -------------------------------------------------------------------------------------
+
+
+async def create_session(request: web.Request) -> web.Response:
+    body = await json_object(request, {"title", "metadata"}, allow_empty=True)
+    view = await _store(request).create_session(
+        body.get("title"), body.get("metadata"), idempotency_key=_idempotency_key(request)
+    )
+    return _created(view)
+
+
 async def list_sessions(request: web.Request) -> web.Response:
-    limit = _limit(request)
+    limit = int_param(request, "limit", default=None, low=1, high=MAX_PAGE)
     page = _store(request).sessions(limit, request.query.get("cursor"))
     headers = {}
     if page.next_cursor is not None:
-        query = urlencode({"limit": limit, "cursor": page.next_cursor})
-        headers["Link"] = f'<{request.path}?{query}>; rel="next"'
+        headers = _next_link(request, limit=limit, cursor=page.next_cursor)
     return respond([session_json(v, messages=False) for v in page.sessions], headers=headers)
 
 
 async def get_session(request: web.Request) -> web.Response:
-    view = _store(request).session(_session_id(request))
+    """The session now, or as it was at `?version=N` or at the instant `?as_of=`."""
+    session_id = session_id_of(request)
+    version = int_param(request, "version", default=None, low=1, high=1 << 62)
+    as_of = request.query.get("as_of")
+    store = _store(request)
+    if version is None and as_of is None:
+        view = store.session(session_id)
+    else:
+        view = await store.session_at(session_id, version=version, as_of=as_of)
     return respond(session_json(view), headers=etag(view.version))
 
 
 async def update_session(request: web.Request) -> web.Response:
-    session_id = _session_id(request)
+    session_id = session_id_of(request)
     body = await json_object(request, {"title", "metadata"})
     view = await _store(request).update_session(
         session_id,
@@ -79,13 +91,39 @@ async def update_session(request: web.Request) -> web.Response:
 
 
 async def delete_session(request: web.Request) -> web.Response:
-    session_id = _session_id(request)
+    session_id = session_id_of(request)
     await _store(request).delete_session(session_id, expected_version=expected_version(request))
     return web.Response(status=204)
 
 
+async def restore_session(request: web.Request) -> web.Response:
+    session_id = session_id_of(request)
+    view = await _store(request).restore_session(
+        session_id,
+        expected_version=expected_version(request),
+        idempotency_key=_idempotency_key(request),
+    )
+    return respond(session_json(view), headers=etag(view.version))
+
+
+async def fork_session(request: web.Request) -> web.Response:
+    session_id = session_id_of(request)
+    body = await json_object(request, {"message_id", "version", "title"}, allow_empty=True)
+    view = await _store(request).fork_session(
+        session_id,
+        message_id=body.get("message_id"),
+        version=body.get("version"),
+        title=body.get("title"),
+        idempotency_key=_idempotency_key(request),
+    )
+    return _created(view)
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+
 async def add_message(request: web.Request) -> web.Response:
-    session_id = _session_id(request)
+    session_id = session_id_of(request)
     body = await json_object(request, {"role", "content", "agent", "model"})
     for required in ("role", "content"):
         if required not in body:
@@ -97,16 +135,71 @@ async def add_message(request: web.Request) -> web.Response:
         agent=body.get("agent"),
         model=body.get("model"),
         expected_version=expected_version(request),
+        idempotency_key=_idempotency_key(request),
     )
     return respond(message_json(view.messages[-1]), status=201, headers=etag(view.version))
 
 
+async def edit_message(request: web.Request) -> web.Response:
+    session_id = session_id_of(request)
+    message_id = session_id_of(request, "message_id")
+    body = await json_object(request, {"content"})
+    if "content" not in body:
+        raise InvalidInput("content is required", field="content")
+    view = await _store(request).edit_message(
+        session_id, message_id, content=body["content"], expected_version=expected_version(request)
+    )
+    index = view.messages.index_of(message_id)
+    assert index is not None
+    return respond(message_json(view.messages[index]), headers=etag(view.version))
+
+
+async def delete_message(request: web.Request) -> web.Response:
+    session_id = session_id_of(request)
+    message_id = session_id_of(request, "message_id")
+    view = await _store(request).delete_message(
+        session_id, message_id, expected_version=expected_version(request)
+    )
+    return web.Response(status=204, headers=etag(view.version))
+
+
 async def clear_messages(request: web.Request) -> web.Response:
-    session_id = _session_id(request)
+    session_id = session_id_of(request)
     view = await _store(request).clear_messages(
         session_id, expected_version=expected_version(request)
     )
     return respond(session_json(view), headers=etag(view.version))
+
+
+# -- history and the global feed ------------------------------------------------------------------
+
+
+async def session_events(request: web.Request) -> web.Response:
+    """A session's events after seq `?after=`, paged; it answers for a deleted session too."""
+    session_id = session_id_of(request)
+    after = int_param(request, "after", default=0, low=0, high=1 << 62) or 0
+    limit = int_param(request, "limit", default=DEFAULT_PAGE, low=1, high=MAX_PAGE) or 1
+    records = await _store(request).history(session_id, after, limit + 1)
+    headers = {}
+    if len(records) > limit:
+        records = records[:limit]
+        headers = _next_link(request, after=records[-1].seq, limit=limit)
+    return respond([event_json(r) for r in records], headers=headers)
+
+
+async def list_events(request: web.Request) -> web.Response:
+    """Every event of every log after global position `?after=`, in order, paged."""
+    after = int_param(request, "after", default=0, low=0, high=1 << 62) or 0
+    limit = int_param(request, "limit", default=DEFAULT_PAGE, low=1, high=MAX_PAGE) or 1
+    records = await _store(request).feed(after, limit + 1)
+    headers = {}
+    if len(records) > limit:
+        records = records[:limit]
+        headers = _next_link(request, after=records[-1].position, limit=limit)
+    return respond([event_json(r) for r in records], headers=headers)
+
+
+# -- settings and health --------------------------------------------------------------------------
 
 
 async def get_settings(request: web.Request) -> web.Response:
@@ -122,20 +215,54 @@ async def reset_settings(request: web.Request) -> web.Response:
     return respond(settings_json(await _store(request).reset_settings()))
 
 
+async def search(request: web.Request) -> web.Response:
+    """Sessions whose title or messages hold every word of `?q=`, best first."""
+    query = request.query.get("q", "")
+    if not query.strip():
+        raise InvalidInput("q must hold at least one word", field="q")
+    limit = int_param(request, "limit", default=20, low=1, high=MAX_PAGE) or 1
+    offset = int_param(request, "offset", default=0, low=0, high=1 << 62) or 0
+    store = _store(request)
+    page = store.search(query, limit=limit, offset=offset)
+    hits = [
+        {
+            "session": session_json(store.session(hit.session_id), messages=False),
+            "score": hit.score,
+            "title_match": hit.title_match,
+            "message_ids": list(hit.message_ids),
+        }
+        for hit in page.hits
+    ]
+    body: dict[str, Any] = {"hits": hits, "total": page.total}
+    if offset + len(hits) < page.total:
+        body["next_offset"] = offset + len(hits)
+    return respond(body)
+
+
 async def health(request: web.Request) -> web.Response:
     return respond(_store(request).health())
 
 
 def setup_routes(app: web.Application) -> None:
+    session = "/api/sessions/{session_id}"
     app.router.add_routes(
         [
             web.post("/api/sessions", create_session),
             web.get("/api/sessions", list_sessions, allow_head=False),
-            web.get("/api/sessions/{session_id}", get_session, allow_head=False),
-            web.put("/api/sessions/{session_id}", update_session),
-            web.delete("/api/sessions/{session_id}", delete_session),
-            web.post("/api/sessions/{session_id}/messages", add_message),
-            web.delete("/api/sessions/{session_id}/messages", clear_messages),
+            web.get(session, get_session, allow_head=False),
+            web.put(session, update_session),
+            web.delete(session, delete_session),
+            web.post(f"{session}/restore", restore_session),
+            web.post(f"{session}/fork", fork_session),
+            web.get(f"{session}/events", session_events, allow_head=False),
+            web.get(f"{session}/events/stream", streams.stream_session, allow_head=False),
+            web.post(f"{session}/messages", add_message),
+            web.delete(f"{session}/messages", clear_messages),
+            web.patch(f"{session}/messages/{{message_id}}", edit_message),
+            web.delete(f"{session}/messages/{{message_id}}", delete_message),
+            web.get("/api/events", list_events, allow_head=False),
+            web.get("/api/events/stream", streams.stream_feed, allow_head=False),
+            web.get("/api/search", search, allow_head=False),
             web.get("/api/settings", get_settings, allow_head=False),
             web.patch("/api/settings", patch_settings),
             web.post("/api/settings/reset", reset_settings),
