@@ -12,6 +12,9 @@ from aiohttp.test_utils import TestClient
 from service.app import create_app
 from service.config import Config
 
+# The shared helper modules assert too: rewrite them like test modules, for pytest's explanations.
+pytest.register_assert_rewrite("tests.service.expect", "tests.orion_events.support")
+
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from orion_events.verify import verify_dir
 from tests.e2e.conftest import ServerFactory
-from tests.e2e.test_process import Load, assert_verify_ok, create_sessions, fetch_sessions
+from tests.e2e.test_process import assert_verify_ok, fetch_sessions, serve_under_load
 
 pytestmark = pytest.mark.e2e
 
@@ -28,9 +28,7 @@ async def test_kill_9_at_random_moments_loses_and_repeats_nothing(
 ) -> None:
     seed = int(os.environ.get("ORION_CRASH_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
-    server = await serve_process().astart()
-    session_ids = await create_sessions(server.url, 6)
-    load = Load(session_ids, writers_per_session=4)
+    server, load = await serve_under_load(serve_process, 6, writers_per_session=4)
     cut_tails = 0
 
     for cycle in range(CYCLES):
@@ -41,7 +39,7 @@ async def test_kill_9_at_random_moments_loses_and_repeats_nothing(
         assert await server.exit_code() == -signal.SIGKILL
         await server.astart()
         cut_tails += server.stderr().count("cut a torn last line")
-        sessions = await fetch_sessions(server.url, session_ids)
+        sessions = await fetch_sessions(server.url, load.session_ids)
         # lost = 0, duplicated = 0, order kept (an early kill may leave a session unacked yet)
         load.check_against(sessions, every_session_acked=False)
         bad = [r for r in verify_dir(e2e_data_dir) if not r.ok]

@@ -21,7 +21,7 @@ import attrs
 import orjson
 import pytest
 
-from tests.e2e.conftest import ServerFactory, run_cli
+from tests.e2e.conftest import Server, ServerFactory, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -188,6 +188,23 @@ def assert_verify_ok(data_dir: Path, events: int) -> None:
     assert summary["events"] == events
 
 
+async def serve_under_load(
+    serve_process: ServerFactory, sessions: int, writers_per_session: int
+) -> tuple[Server, Load]:
+    """A started server with `sessions` new sessions, and a load ready to write to each."""
+    server = await serve_process().astart()
+    session_ids = await create_sessions(server.url, sessions)
+    return server, Load(session_ids, writers_per_session=writers_per_session)
+
+
+async def check_acks_then_stop(server: Server, load: Load, data_dir: Path) -> None:
+    """The restarted server holds every ack once and in order; it stops cleanly; verify passes."""
+    sessions = await fetch_sessions(server.url, load.session_ids)
+    load.check_against(sessions)
+    assert await server.exit_code_after(signal.SIGTERM) == 0
+    assert_verify_ok(data_dir, sum(s["version"] for s in sessions.values()))
+
+
 # -- tests --------------------------------------------------------------------------------------
 
 
@@ -255,9 +272,7 @@ async def test_clean_restart_serves_the_same_state(serve_process: ServerFactory)
 async def test_kill_9_under_concurrent_writers_loses_no_acknowledged_message(
     serve_process: ServerFactory, e2e_data_dir: Path
 ) -> None:
-    server = await serve_process().astart()
-    session_ids = await create_sessions(server.url, 4)
-    load = Load(session_ids, writers_per_session=3)
+    server, load = await serve_under_load(serve_process, 4, writers_per_session=3)
 
     for _ in range(2):  # the second round writes on top of what the first crash left
         stop = functools.partial(server.send, signal.SIGKILL)
@@ -265,10 +280,7 @@ async def test_kill_9_under_concurrent_writers_loses_no_acknowledged_message(
         assert await server.exit_code() == -signal.SIGKILL
         await server.astart()
 
-    sessions = await fetch_sessions(server.url, session_ids)
-    load.check_against(sessions)
-    assert await server.exit_code_after(signal.SIGTERM) == 0
-    assert_verify_ok(e2e_data_dir, sum(s["version"] for s in sessions.values()))
+    await check_acks_then_stop(server, load, e2e_data_dir)
 
 
 async def test_second_serve_on_the_same_data_dir_refuses_while_the_first_serves(
@@ -321,16 +333,11 @@ async def test_python_dash_m_service_serves_like_the_console_script(
 async def test_sigterm_with_writers_in_flight_exits_0_and_keeps_every_ack(
     serve_process: ServerFactory, e2e_data_dir: Path
 ) -> None:
-    server = await serve_process().astart()
-    session_ids = await create_sessions(server.url, 3)
-    load = Load(session_ids, writers_per_session=4)
+    server, load = await serve_under_load(serve_process, 3, writers_per_session=4)
 
     stop = functools.partial(server.send, signal.SIGTERM)
     await load.run_until(server.url, stop, acks=200, min_seconds=0.3)
     assert await server.exit_code() == 0
 
     await server.astart()
-    sessions = await fetch_sessions(server.url, session_ids)
-    load.check_against(sessions)
-    assert await server.exit_code_after(signal.SIGTERM) == 0
-    assert_verify_ok(e2e_data_dir, sum(s["version"] for s in sessions.values()))
+    await check_acks_then_stop(server, load, e2e_data_dir)

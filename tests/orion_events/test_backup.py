@@ -22,32 +22,20 @@ import pytest
 
 from orion_events.backup import BackupError, BackupReport, backup, restore
 from orion_events.errors import DataDirLocked
-from orion_events.log import FileLog, PosixIO
+from orion_events.log import PosixIO
 from orion_events.store import Store
 from orion_events.verify import verify_dir
-from orion_events.views import SessionView
+from tests.orion_events.support import (
+    assert_verifies,
+    everything,
+    lines_of,
+    log_path,
+    open_store,
+    open_with_report,
+    write_sessions,
+)
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def log_path(data_dir: Path, session_id: str) -> Path:
-    return data_dir / "sessions" / f"{session_id}.jsonl"
-
-
-def dump(view: SessionView) -> dict[str, Any]:
-    fields = attrs.asdict(view, recurse=False)
-    fields["metadata"] = dict(view.metadata)
-    fields["messages"] = [attrs.asdict(m) for m in view.messages]
-    return fields
-
-
-def everything(store: Store) -> dict[str, Any]:
-    page = store.sessions()
-    return {
-        "order": [v.id for v in page.sessions],
-        "sessions": {v.id: dump(store.session(v.id)) for v in page.sessions},
-        "settings": attrs.asdict(store.settings),
-    }
 
 
 def tree(directory: Path) -> dict[str, bytes | None]:
@@ -62,16 +50,14 @@ def siblings(directory: Path) -> set[str]:
     return {p.name for p in directory.parent.iterdir()}
 
 
-def assert_verifies(directory: Path) -> None:
-    reports = verify_dir(directory)
-    assert reports, f"no logs in {directory}"
-    assert [r.as_json() for r in reports if not r.ok] == []
-
-
-async def open_store(data_dir: Path) -> Store:
-    store = Store(FileLog(data_dir))
-    await store.open()
-    return store
+def assert_restore_refused(saved: Path, data_dir: Path, error: type[Exception]) -> None:
+    """restore() raises `error` and leaves the data dir and what is beside it exactly as it was."""
+    before = tree(data_dir)
+    around = siblings(data_dir)
+    with pytest.raises(error):
+        restore(saved, data_dir)
+    assert tree(data_dir) == before
+    assert siblings(data_dir) == around
 
 
 async def served(data_dir: Path) -> dict[str, Any]:
@@ -193,19 +179,13 @@ async def check_copy_against_live(
         await store.close()
 
 
-async def open_loaded_store(data_dir: Path) -> Store:
-    store = Store(FileLog(data_dir, io=SlowDisk()))
-    await store.open()
-    return store
-
-
 # -- backup() under load ------------------------------------------------------------------------
 
 
 async def test_backup_under_load_is_a_verified_prefix_holding_everything_acknowledged(
     data_dir: Path, tmp_path: Path
 ) -> None:
-    store = await open_loaded_store(data_dir)
+    store = await open_store(data_dir, SlowDisk())
     reports: dict[Path, BackupReport] = {}
     try:
         load = await start_load(store)
@@ -245,14 +225,7 @@ async def test_backup_under_load_is_a_verified_prefix_holding_everything_acknowl
 async def test_backup_refuses_a_non_empty_destination_and_copies_a_damaged_log_whole(
     data_dir: Path, tmp_path: Path
 ) -> None:
-    store = await open_store(data_dir)
-    try:
-        sessions = [await store.create_session(title=f"b{i}") for i in range(3)]
-        for s in sessions:
-            for n in range(3):
-                await store.add_message(s.id, role="user", content=f"{n}")
-    finally:
-        await store.close()
+    sessions = await write_sessions(data_dir, 3, title="b{i}", content="{n}")
 
     occupied = tmp_path / "occupied"
     occupied.mkdir()
@@ -263,7 +236,7 @@ async def test_backup_refuses_a_non_empty_destination_and_copies_a_damaged_log_w
 
     # A damaged log is copied whole, so the backup keeps the evidence, and the report names it.
     path = log_path(data_dir, sessions[1].id)
-    lines = path.read_bytes().splitlines(keepends=True)
+    lines = lines_of(path)
     path.write_bytes(b"".join([lines[0], lines[2], lines[1], lines[3]]))
     copy = tmp_path / "from-damaged"
     report = backup(data_dir, copy)
@@ -283,7 +256,7 @@ async def test_cp_a_under_load_gives_a_copy_the_store_starts_on_and_verify_accep
     cp = shutil.which("cp")
     if cp is None:
         pytest.skip("no cp on this machine")
-    store = await open_loaded_store(data_dir)
+    store = await open_store(data_dir, SlowDisk())
     torn: dict[Path, set[str]] = {}
     try:
         load = await start_load(store)
@@ -308,8 +281,7 @@ async def test_cp_a_under_load_gives_a_copy_the_store_starts_on_and_verify_accep
     for copy in copies:
         # Starting a store on the copy cuts the torn tails the copy caught, and nothing else.
         raw = {sid: log_path(copy.path, sid).read_bytes() for sid in load.session_ids}
-        opened = Store(FileLog(copy.path))
-        report = await opened.open()
+        opened, report = await open_with_report(copy.path)
         await opened.close()
         assert report.damaged == {}
         assert set(report.cut_tails) == torn[copy.path]
@@ -399,12 +371,7 @@ async def test_restore_refuses_while_a_filelog_holds_the_dir(
     await _populate(data_dir, "current", 2)
     store = await open_store(data_dir)
     try:
-        before = tree(data_dir)
-        around = siblings(data_dir)
-        with pytest.raises(DataDirLocked):
-            restore(saved, data_dir)
-        assert tree(data_dir) == before
-        assert siblings(data_dir) == around
+        assert_restore_refused(saved, data_dir, DataDirLocked)
         some = store.sessions().sessions[0]
         view = await store.add_message(some.id, role="user", content="still mine")
         assert view.version == some.version + 1
@@ -416,7 +383,7 @@ async def test_restore_refuses_while_a_filelog_holds_the_dir(
 
 def _damage_middle(saved: Path) -> None:
     path = max((saved / "sessions").iterdir(), key=lambda p: p.stat().st_size)
-    lines = path.read_bytes().splitlines(keepends=True)
+    lines = lines_of(path)
     assert len(lines) >= 3
     path.write_bytes(b"".join([lines[0], *lines[2:]]))
 
@@ -451,14 +418,9 @@ async def test_restore_refuses_a_backup_that_does_not_verify_and_changes_nothing
     UNVERIFIABLE[case](saved)
     await _populate(data_dir, "current", 3)
     current = await served(data_dir)
-    before = tree(data_dir)
-    around = siblings(data_dir)
 
-    with pytest.raises(BackupError):
-        restore(saved, data_dir)
+    assert_restore_refused(saved, data_dir, BackupError)
 
-    assert tree(data_dir) == before
-    assert siblings(data_dir) == around
     assert await served(data_dir) == current
 
 

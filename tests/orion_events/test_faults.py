@@ -9,24 +9,30 @@ check that what was acknowledged survives and what was answered with an error do
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
-import itertools
 import os
 import shutil
 import subprocess
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import attrs
-import orjson
 import pytest
 
 from orion_events.errors import StorageUnavailable
-from orion_events.log import FileLog, PosixIO
+from orion_events.log import PosixIO
 from orion_events.store import Store
-from orion_events.verify import verify_dir
 from orion_events.views import SessionView
+from tests.orion_events.support import (
+    assert_chain,
+    assert_verifies,
+    dump,
+    everything,
+    log_path,
+    open_store,
+    read_lines,
+)
 
 FAULTS = [errno.EIO, errno.ENOSPC, errno.EACCES]
 
@@ -92,32 +98,10 @@ class FaultyIO(PosixIO):
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def log_path(data_dir: Path, session_id: str) -> Path:
-    return data_dir / "sessions" / f"{session_id}.jsonl"
-
-
-def read_lines(path: Path) -> list[dict[str, Any]]:
-    """Every line of a log, parsed; fails on a missing final newline or a line that is no JSON."""
-    data = path.read_bytes()
-    if not data:
-        return []
-    assert data.endswith(b"\n"), f"{path} ends in a partial line"
-    return [orjson.loads(line) for line in data.split(b"\n")[:-1]]
-
-
-def assert_chain(path: Path, count: int) -> list[dict[str, Any]]:
-    """The log holds exactly `count` lines, seqs 1..count, each chained to the one before."""
-    lines = read_lines(path)
-    assert [line["seq"] for line in lines] == list(range(1, count + 1))
-    for before, after in itertools.pairwise(lines):
-        assert after["prev"] == before["hash"]
-    return lines
-
-
 def disk_message_ids(path: Path) -> list[str]:
     """The ids of the messages a session's log holds now (after its last clear)."""
     ids: list[str] = []
-    for line in read_lines(path):
+    for line in read_lines(path, may_be_empty=True):
         if line["type"] == "messages_cleared":
             ids = []
         elif line["type"] == "message_added":
@@ -125,21 +109,15 @@ def disk_message_ids(path: Path) -> list[str]:
     return ids
 
 
-def dump(view: SessionView) -> dict[str, Any]:
-    fields = attrs.asdict(view, recurse=False)
-    fields["metadata"] = dict(view.metadata)
-    fields["messages"] = [attrs.asdict(m) for m in view.messages]
-    return fields
-
-
-def everything(store: Store) -> dict[str, Any]:
-    """All a store serves: every live session in full, in list order, and the settings."""
-    page = store.sessions()
-    return {
-        "order": [v.id for v in page.sessions],
-        "sessions": {v.id: dump(store.session(v.id)) for v in page.sessions},
-        "settings": attrs.asdict(store.settings),
-    }
+@contextlib.asynccontextmanager
+async def restarted(data_dir: Path, served: dict[str, Any]) -> AsyncIterator[Store]:
+    """A fresh store on `data_dir`, which must serve exactly `served`; closed on the way out."""
+    again = await open_store(data_dir)
+    try:
+        assert everything(again) == served
+        yield again
+    finally:
+        await again.close()
 
 
 def dir_bytes(data_dir: Path) -> dict[str, bytes]:
@@ -148,19 +126,6 @@ def dir_bytes(data_dir: Path) -> dict[str, bytes]:
     for path in sorted(data_dir.rglob("*.jsonl")):
         found[str(path.relative_to(data_dir))] = path.read_bytes()
     return found
-
-
-def all_verify(data_dir: Path) -> None:
-    reports = verify_dir(data_dir)
-    assert reports, "verify found no logs at all"
-    bad = [r.as_json() for r in reports if not r.ok]
-    assert bad == []
-
-
-async def open_store(data_dir: Path, io: PosixIO | None = None) -> Store:
-    store = Store(FileLog(data_dir, io=io))
-    await store.open()
-    return store
 
 
 # -- failed writes ------------------------------------------------------------------------------
@@ -229,14 +194,10 @@ async def test_failed_write_changes_nothing_and_the_log_carries_on(
 
     assert b"lost" not in path.read_bytes()
     assert disk_message_ids(path) == acked
-    again = await open_store(data_dir)
-    try:
-        assert everything(again) == served
+    async with restarted(data_dir, served) as again:
         assert [m.id for m in again.session(session.id).messages] == acked
         assert again.health()["status"] == "ok"
-    finally:
-        await again.close()
-    all_verify(data_dir)
+    assert_verifies(data_dir)
 
 
 Command = Callable[[Store, str], Awaitable[Any]]
@@ -285,12 +246,9 @@ async def test_every_command_that_fails_to_write_changes_nothing(data_dir: Path,
     finally:
         await store.close()
 
-    again = await open_store(data_dir)
-    try:
-        assert everything(again) == served
-    finally:
-        await again.close()
-    all_verify(data_dir)
+    async with restarted(data_dir, served):
+        pass  # serving exactly what was served is the check
+    assert_verifies(data_dir)
 
 
 # -- failed fsyncs ------------------------------------------------------------------------------
@@ -357,19 +315,15 @@ async def test_failed_fsync_makes_that_log_refuse_writes_until_restart(
         await store.close()
 
     assert b"lost" not in victim_path.read_bytes()
-    again = await open_store(data_dir)
-    try:
-        assert everything(again) == served
+    async with restarted(data_dir, served) as again:
         assert again.health()["status"] == "ok"
         view = await again.add_message(victim.id, role="user", content="after restart")
         assert view.version == victim_view["version"] + 1
         assert [m.id for m in view.messages] == [*victim_acked, view.messages[-1].id]
         assert again.session(fresh.id).title == "created after the fault"
-    finally:
-        await again.close()
     lines = assert_chain(victim_path, victim_view["version"] + 1)
     assert not any("lost" in str(line["data"]) for line in lines)
-    all_verify(data_dir)
+    assert_verifies(data_dir)
 
 
 async def test_failed_fsync_across_a_group_commit_fails_every_log_in_it(data_dir: Path) -> None:
@@ -403,16 +357,12 @@ async def test_failed_fsync_across_a_group_commit_fails_every_log_in_it(data_dir
     finally:
         await store.close()
 
-    again = await open_store(data_dir)
-    try:
-        assert everything(again) == served
+    async with restarted(data_dir, served) as again:
         assert again.settings.theme == "light"
         assert (await again.change_settings({"theme": "auto"})).theme == "auto"
         for s in sessions:
             assert (await again.add_message(s.id, role="user", content="back")).version == 2
-    finally:
-        await again.close()
-    all_verify(data_dir)
+    assert_verifies(data_dir)
 
 
 # -- faults under concurrency -------------------------------------------------------------------
@@ -472,15 +422,11 @@ async def test_fault_on_one_log_fails_only_that_session_among_concurrent_writers
     finally:
         await store.close()
 
-    again = await open_store(data_dir)
-    try:
-        assert everything(again) == served
+    async with restarted(data_dir, served) as again:
         assert (await again.add_message(victim.id, role="user", content="x")).version == (
             3 if kind == "write" else 2
         )
-    finally:
-        await again.close()
-    all_verify(data_dir)
+    assert_verifies(data_dir)
 
 
 # -- a real file system that fills up -----------------------------------------------------------
@@ -531,7 +477,7 @@ async def test_full_file_system_answers_storage_unavailable_and_recovers(
         assert sum(map(len, acked.values())) > 10  # it wrote a while before filling up
 
         failed_session, failed_prefix = failure
-        all_verify(data_dir)
+        assert_verifies(data_dir)
         total_lines = 0
         for s in sessions:
             path = log_path(data_dir, s.id)
@@ -555,11 +501,7 @@ async def test_full_file_system_answers_storage_unavailable_and_recovers(
     finally:
         await store.close()
 
-    all_verify(data_dir)
-    again = await open_store(data_dir)
-    try:
-        assert everything(again) == served
+    assert_verifies(data_dir)
+    async with restarted(data_dir, served) as again:
         for s in sessions:
             assert [m.id for m in again.session(s.id).messages] == acked[s.id]
-    finally:
-        await again.close()

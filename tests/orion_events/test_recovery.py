@@ -21,30 +21,16 @@ from orion_events.errors import SessionNotFound, SessionReadOnly
 from orion_events.log import FileLog
 from orion_events.store import Store
 from orion_events.verify import verify_dir
-from orion_events.views import SessionView
+from tests.orion_events.support import (
+    dump,
+    lines_of,
+    log_path,
+    open_store,
+    open_with_report,
+    write_sessions,
+)
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def log_path(data_dir: Path, session_id: str) -> Path:
-    return data_dir / "sessions" / f"{session_id}.jsonl"
-
-
-def lines_of(path: Path) -> list[bytes]:
-    return path.read_bytes().splitlines(keepends=True)
-
-
-def dump(view: SessionView) -> dict[str, Any]:
-    fields = attrs.asdict(view, recurse=False)
-    fields["metadata"] = dict(view.metadata)
-    fields["messages"] = [attrs.asdict(m) for m in view.messages]
-    return fields
-
-
-async def open_store(data_dir: Path) -> Store:
-    store = Store(FileLog(data_dir))
-    await store.open()
-    return store
 
 
 @attrs.define
@@ -186,8 +172,7 @@ async def test_damage_in_the_middle_serves_the_session_read_only_up_to_it(
     assert report_for(data_dir, other_path)["ok"]
 
     for _start in range(2):  # the damage is found again on every start; nothing repairs it
-        store = Store(FileLog(data_dir))
-        report = await store.open()
+        store, report = await open_with_report(data_dir)
         try:
             assert report.cut_tails == {}
             assert set(report.damaged) == {history.session_id}
@@ -233,8 +218,7 @@ async def test_damage_at_line_1_refuses_writes_and_serves_nothing(data_dir: Path
     damaged = b"".join([lines[0].replace(b"session_created", b"session_creatd"), *lines[1:]])
     path.write_bytes(damaged)
 
-    store = Store(FileLog(data_dir))
-    report = await store.open()
+    store, report = await open_with_report(data_dir)
     try:
         assert set(report.damaged) == {history.session_id}
         with pytest.raises(SessionNotFound):
@@ -322,8 +306,7 @@ async def test_torn_tail_is_cut_kept_in_quarantine_and_writes_continue(
     assert found["offset"] == len(intact)
     assert found["events"] == 4
 
-    store = Store(FileLog(data_dir))
-    report = await store.open()
+    store, report = await open_with_report(data_dir)
     try:
         assert set(report.cut_tails) == {history.session_id}
         assert "line 5" in report.cut_tails[history.session_id]
@@ -349,8 +332,7 @@ async def test_torn_tail_is_cut_kept_in_quarantine_and_writes_continue(
     assert lines[4]["data"]["content"] == "after the cut"
     assert all(r.ok for r in verify_dir(data_dir))
 
-    store = Store(FileLog(data_dir))
-    report = await store.open()
+    store, report = await open_with_report(data_dir)
     try:
         assert report.cut_tails == {}
         assert store.session(history.session_id).version == 5
@@ -360,14 +342,7 @@ async def test_torn_tail_is_cut_kept_in_quarantine_and_writes_continue(
 
 
 async def test_torn_tails_of_several_sessions_are_each_cut_and_kept(data_dir: Path) -> None:
-    store = await open_store(data_dir)
-    try:
-        sessions = [await store.create_session(title=f"t{i}") for i in range(5)]
-        for s in sessions:
-            for n in range(3):
-                await store.add_message(s.id, role="user", content=f"{s.id} {n}")
-    finally:
-        await store.close()
+    sessions = await write_sessions(data_dir, 5, title="t{i}", content="{sid} {n}")
     torn: dict[str, tuple[bytes, bytes]] = {}
     for cut, s in zip([1, 7, 40, 100], sessions, strict=False):  # the fifth stays whole
         path = log_path(data_dir, s.id)
@@ -377,8 +352,7 @@ async def test_torn_tails_of_several_sessions_are_each_cut_and_kept(data_dir: Pa
         torn[s.id] = (intact, tail)
     whole = log_path(data_dir, sessions[4].id).read_bytes()
 
-    store = Store(FileLog(data_dir))
-    report = await store.open()
+    store, report = await open_with_report(data_dir)
     try:
         assert set(report.cut_tails) == set(torn)
         for s in sessions:
@@ -409,8 +383,7 @@ async def test_a_second_torn_tail_at_the_same_line_does_not_overwrite_the_first(
 
     second_tail = b'{"seq":5,"id":"second crash'
     path.write_bytes(intact + second_tail)
-    store = Store(FileLog(data_dir))
-    report = await store.open()
+    store, report = await open_with_report(data_dir)
     await store.close()
     assert set(report.cut_tails) == {history.session_id}
     assert path.read_bytes() == intact
@@ -445,8 +418,7 @@ async def test_stray_files_in_sessions_do_not_stop_start_up(
         else:
             path.write_bytes(content)
 
-    store = Store(FileLog(data_dir))
-    report = await store.open()
+    store, report = await open_with_report(data_dir)
     try:
         assert (report.sessions, report.cut_tails, report.damaged) == (2, {}, {})
         assert dump(store.session(history.session_id)) == history.views[4]

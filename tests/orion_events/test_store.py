@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import orjson
 import pytest
 
 from orion_events.errors import (
@@ -26,23 +25,13 @@ from orion_events.store import Store
 from orion_events.verify import verify_dir
 from orion_events.views import SessionView, SettingsView
 from service.payloads import session_json, settings_json
-
-
-def log_path(data_dir: Path, session_id: str) -> Path:
-    return data_dir / "sessions" / f"{session_id}.jsonl"
-
-
-def read_lines(path: Path) -> list[dict[str, Any]]:
-    """Every line of a log file, parsed; fails on a line without its newline."""
-    data = path.read_bytes()
-    assert data.endswith(b"\n"), f"{path} does not end with a newline"
-    return [orjson.loads(line) for line in data.split(b"\n")[:-1]]
-
-
-def assert_gap_free(path: Path, expected_last: int) -> list[dict[str, Any]]:
-    lines = read_lines(path)
-    assert [line["seq"] for line in lines] == list(range(1, expected_last + 1))
-    return lines
+from tests.orion_events.support import (
+    assert_gap_free,
+    log_path,
+    open_store,
+    open_with_report,
+    read_lines,
+)
 
 
 def session_dump(view: SessionView) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -63,24 +52,12 @@ def snapshot(store: Store) -> dict[str, Any]:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "var"
-
-
-@pytest.fixture
 async def store(data_dir: Path) -> AsyncIterator[Store]:
-    opened = Store(FileLog(data_dir))
-    await opened.open()
+    opened = await open_store(data_dir)
     try:
         yield opened
     finally:
         await opened.close()
-
-
-async def reopen(data_dir: Path) -> Store:
-    fresh = Store(FileLog(data_dir))
-    await fresh.open()
-    return fresh
 
 
 # -- concurrency ------------------------------------------------------------------------------
@@ -230,7 +207,7 @@ async def test_same_expected_version_in_one_burst_lets_exactly_one_through(
 
 
 async def test_restart_rebuilds_every_session_and_the_settings(data_dir: Path) -> None:
-    store = await reopen(data_dir)
+    store = await open_store(data_dir)
     try:
         untitled = await store.create_session()
         await store.add_message(untitled.id, role="system", content="be brief")
@@ -272,7 +249,7 @@ async def test_restart_rebuilds_every_session_and_the_settings(data_dir: Path) -
     ]
     assert deleted.id not in before["sessions"]
 
-    again = await reopen(data_dir)
+    again = await open_store(data_dir)
     try:
         after = snapshot(again)
         assert after == before
@@ -316,7 +293,7 @@ async def test_second_filelog_on_the_same_dir_is_refused(data_dir: Path) -> None
 async def test_torn_last_line_is_cut_quarantined_reported_and_writes_continue(
     data_dir: Path,
 ) -> None:
-    store = await reopen(data_dir)
+    store = await open_store(data_dir)
     try:
         session = await store.create_session(title="torn")
         for i in range(3):
@@ -336,8 +313,7 @@ async def test_torn_last_line_is_cut_quarantined_reported_and_writes_continue(
         f.write(torn)
     assert not all(r.ok for r in verify_dir(data_dir))
 
-    store = Store(FileLog(data_dir))
-    report = await store.open()
+    store, report = await open_with_report(data_dir)
     try:
         assert set(report.cut_tails) == {session.id}
         assert "line 5" in report.cut_tails[session.id]
@@ -361,7 +337,7 @@ async def test_torn_last_line_is_cut_quarantined_reported_and_writes_continue(
 
 
 async def test_torn_tail_appears_in_the_load_report(data_dir: Path) -> None:
-    store = await reopen(data_dir)
+    store = await open_store(data_dir)
     try:
         torn_session = await store.create_session(title="torn")
         clean_session = await store.create_session(title="clean")
@@ -370,8 +346,7 @@ async def test_torn_tail_appears_in_the_load_report(data_dir: Path) -> None:
     with log_path(data_dir, torn_session.id).open("ab") as f:
         f.write(b'{"seq":2,"id":"')
 
-    store = Store(FileLog(data_dir))
-    report = await store.open()
+    store, report = await open_with_report(data_dir)
     try:
         assert set(report.cut_tails) == {torn_session.id}
         assert "line 2" in report.cut_tails[torn_session.id]
@@ -383,7 +358,6 @@ async def test_torn_tail_appears_in_the_load_report(data_dir: Path) -> None:
         await store.close()
 
     # Cut once: the next start finds nothing to report.
-    store = Store(FileLog(data_dir))
-    report = await store.open()
+    store, report = await open_with_report(data_dir)
     await store.close()
     assert report.cut_tails == {}

@@ -13,6 +13,7 @@ import contextlib
 import gzip
 import io
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +21,15 @@ import orjson
 import pytest
 from attrs import frozen
 
-MIB = 1024 * 1024
-JSON = "application/json"
-SESSION_KEYS = {
-    "id",
-    "title",
-    "created_at",
-    "updated_at",
-    "version",
-    "message_count",
-    "metadata",
-    "messages",
-}
+from tests.service.expect import (
+    JSON,
+    JSON_HEADERS,
+    MIB,
+    SESSION_KEYS,
+    check_error_shape,
+    health_ok,
+    log_file,
+)
 
 # -- raw HTTP ---------------------------------------------------------------------------------
 
@@ -78,6 +76,17 @@ async def raw_request(
     return RawResponse(int(status_line.split()[1]), parsed, payload)
 
 
+async def raw_json_request(
+    client: Any, method: str, target: str, body: Any, headers: dict[str, str] | None = None
+) -> RawResponse:
+    """`raw_request` with `body` as JSON (and its Content-Type), or with no body if it is None."""
+    if body is None:
+        return await raw_request(client, method, target, headers=headers)
+    return await raw_request(
+        client, method, target, headers={**(headers or {}), **JSON_HEADERS}, body=orjson.dumps(body)
+    )
+
+
 # -- what must hold after every hostile request -----------------------------------------------
 
 
@@ -97,14 +106,7 @@ def check_error_body(status: int, content_type: str, body: bytes, what: str = ""
     """A 4xx (never a 500) in the documented shape `{"error": {"code", "message", "field"?}}`."""
     assert 400 <= status < 500, f"{what} -> {status} {body[:300]!r}"
     assert content_type.split(";")[0].strip() == JSON
-    parsed = orjson.loads(body)
-    assert set(parsed) == {"error"}
-    error = parsed["error"]
-    assert set(error) <= {"code", "message", "field"}
-    assert isinstance(error["code"], str)
-    assert error["code"]
-    assert isinstance(error["message"], str)
-    assert error["message"]
+    error = check_error_shape(orjson.loads(body))
     assert isinstance(error.get("field", ""), str)
 
 
@@ -129,15 +131,13 @@ class World:
         self.tmp_path = tmp_path
         self.session = session
         self.sid: str = session["id"]
-        self.log = tmp_path / "var" / "sessions" / f"{self.sid}.jsonl"
+        self.log = log_file(tmp_path / "var", self.sid)
         self.log_bytes = self.log.read_bytes()
         self.files = listing(tmp_path)
         self.neighbours = {p.name for p in tmp_path.parent.iterdir()}
 
     async def check_unharmed(self) -> None:
-        health = await self.client.get("/api/health")
-        assert health.status == 200
-        assert (await health.json())["status"] == "ok"
+        await health_ok(self.client)
         fetched = await self.client.get(f"/api/sessions/{self.sid}")
         assert fetched.status == 200
         assert await fetched.json() == self.session
@@ -148,6 +148,22 @@ class World:
         assert self.log.read_bytes() == self.log_bytes
         assert listing(self.tmp_path) == self.files == legit_files([self.sid])
         assert {p.name for p in self.tmp_path.parent.iterdir()} == self.neighbours
+
+    async def refused(
+        self, response: Any, status: int, *, field: str | None = None
+    ) -> dict[str, Any]:
+        """An error with `status` (a 404 saying not_found; `field` if given); nothing harmed."""
+        if isinstance(response, RawResponse):
+            got, error = check_raw_error(response)
+        else:
+            got, error = await check_client_error(response)
+        assert got == status
+        if status == 404:
+            assert error["code"] == "not_found"
+        if field is not None:
+            assert error.get("field") == field
+        await self.check_unharmed()
+        return error
 
 
 @pytest.fixture
@@ -249,40 +265,32 @@ def fill(template: str, sid: str) -> str:
     return template.replace("{sid}", sid).replace("{upper_unknown}", unknown)
 
 
-def id_cases(ids: list[str]) -> list[Any]:
+def route_cases(
+    routes: list[tuple[str, str, Any]], values: list[str], label: Callable[[str], str] = str
+) -> list[Any]:
+    """Each route with each value, `(*route, value)`, named "METHOD path label(value)"."""
     return [
-        pytest.param(method, path, body, hostile, id=f"{method} {path} {hostile[:40]}")
-        for method, path, body in ID_ROUTES
-        for hostile in ids
+        pytest.param(*route, value, id=f"{route[0]} {route[1]} {label(value)}")
+        for route in routes
+        for value in values
     ]
+
+
+def id_cases(ids: list[str]) -> list[Any]:
+    return route_cases(ID_ROUTES, ids, lambda hostile: hostile[:40])
 
 
 @pytest.mark.parametrize(("method", "path", "body", "hostile"), id_cases(ONE_SEGMENT_IDS))
 async def test_malformed_id_is_404_and_touches_nothing(world, method, path, body, hostile) -> None:
     target = path.replace("{id}", fill(hostile, world.sid))
-    response = await raw_request(
-        world.client,
-        method,
-        target,
-        headers={"Content-Type": JSON} if body is not None else None,
-        body=orjson.dumps(body) if body is not None else b"",
-    )
-    status, error = check_raw_error(response)
-    assert status == 404
-    assert error["code"] == "not_found"
-    await world.check_unharmed()
+    response = await raw_json_request(world.client, method, target, body)
+    await world.refused(response, 404)
 
 
 @pytest.mark.parametrize(("method", "path", "body", "hostile"), id_cases(MULTI_SEGMENT_IDS))
 async def test_slashed_id_is_a_clean_4xx(world, method, path, body, hostile) -> None:
     target = path.replace("{id}", fill(hostile, world.sid))
-    response = await raw_request(
-        world.client,
-        method,
-        target,
-        headers={"Content-Type": JSON} if body is not None else None,
-        body=orjson.dumps(body) if body is not None else b"",
-    )
+    response = await raw_json_request(world.client, method, target, body)
     status, _ = check_raw_error(response)
     assert status in (404, 405)
     await world.check_unharmed()
@@ -294,10 +302,7 @@ async def test_uppercased_existing_id_reaches_no_other_file(world, method, path,
     target = path.replace("{id}", world.sid.upper())
     response = await world.client.request(method, target, json=body)
     if response.status >= 400:
-        _, error = await check_client_error(response)
-        assert response.status == 404
-        assert error["code"] == "not_found"
-        await world.check_unharmed()
+        await world.refused(response, 404)
         return
     assert response.status in (200, 201)
     if path == "/api/sessions/{id}":
@@ -359,6 +364,9 @@ NON_OBJECT = {
 }
 
 
+BODY_ROUTE_CASES = [pytest.param(*r, id=f"{r[0]} {r[1]}") for r in BODY_ROUTES]
+
+
 def body_cases(bodies: dict[str, bytes]) -> list[Any]:
     return [
         pytest.param(method, path, raw, id=f"{method} {path} {name}")
@@ -373,18 +381,14 @@ async def send(world: World, method: str, path: str, body: Any, **kwargs: Any) -
 
 @pytest.mark.parametrize(("method", "path", "raw"), body_cases(MALFORMED))
 async def test_malformed_json_is_400(world, method, path, raw) -> None:
-    response = await send(world, method, path, raw, headers={"Content-Type": JSON})
-    status, _ = await check_client_error(response)
-    assert status == 400
-    await world.check_unharmed()
+    response = await send(world, method, path, raw, headers=JSON_HEADERS)
+    await world.refused(response, 400)
 
 
 @pytest.mark.parametrize(("method", "path", "raw"), body_cases(NON_OBJECT))
 async def test_body_that_is_no_object_is_400(world, method, path, raw) -> None:
-    response = await send(world, method, path, raw, headers={"Content-Type": JSON})
-    status, _ = await check_client_error(response)
-    assert status == 400
-    await world.check_unharmed()
+    response = await send(world, method, path, raw, headers=JSON_HEADERS)
+    await world.refused(response, 400)
 
 
 CONTENT_TYPES = [
@@ -398,48 +402,31 @@ CONTENT_TYPES = [
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "good", "content_type"),
-    [
-        pytest.param(m, p, g, ct, id=f"{m} {p} {ct}")
-        for m, p, g in BODY_ROUTES
-        for ct in CONTENT_TYPES
-    ],
+    ("method", "path", "good", "content_type"), route_cases(BODY_ROUTES, CONTENT_TYPES)
 )
 async def test_wrong_content_type_is_415(world, method, path, good, content_type) -> None:
     response = await send(
         world, method, path, orjson.dumps(good), headers={"Content-Type": content_type}
     )
-    status, _ = await check_client_error(response)
-    assert status == 415
-    await world.check_unharmed()
+    await world.refused(response, 415)
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "good"), [pytest.param(*r, id=f"{r[0]} {r[1]}") for r in BODY_ROUTES]
-)
+@pytest.mark.parametrize(("method", "path", "good"), BODY_ROUTE_CASES)
 async def test_missing_content_type_is_415(world, method, path, good) -> None:
     target = path.replace("{id}", world.sid)
     response = await raw_request(world.client, method, target, body=orjson.dumps(good))
-    status, _ = check_raw_error(response)
-    assert status == 415
-    await world.check_unharmed()
+    await world.refused(response, 415)
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "good"), [pytest.param(*r, id=f"{r[0]} {r[1]}") for r in BODY_ROUTES]
-)
+@pytest.mark.parametrize(("method", "path", "good"), BODY_ROUTE_CASES)
 async def test_body_over_2_mib_is_413(world, method, path, good) -> None:
     core = orjson.dumps(good)
     body = io.BytesIO(core + b" " * (2 * MIB + 1 - len(core)))
-    response = await send(world, method, path, body, headers={"Content-Type": JSON})
-    status, _ = await check_client_error(response)
-    assert status == 413
-    await world.check_unharmed()
+    response = await send(world, method, path, body, headers=JSON_HEADERS)
+    await world.refused(response, 413)
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "good"), [pytest.param(*r, id=f"{r[0]} {r[1]}") for r in BODY_ROUTES]
-)
+@pytest.mark.parametrize(("method", "path", "good"), BODY_ROUTE_CASES)
 async def test_gzip_bomb_is_refused(world, method, path, good) -> None:
     core = orjson.dumps(good)
     bomb = gzip.compress(core[:-1] + b" " * (64 * MIB) + b"}")
@@ -447,9 +434,7 @@ async def test_gzip_bomb_is_refused(world, method, path, good) -> None:
     response = await send(
         world, method, path, bomb, headers={"Content-Type": JSON, "Content-Encoding": "gzip"}
     )
-    status, _ = await check_client_error(response)
-    assert status == 413
-    await world.check_unharmed()
+    await world.refused(response, 413)
 
 
 # -- wrong types, unknown fields, oversize fields ---------------------------------------------
@@ -511,11 +496,8 @@ def wrong_type_cases() -> list[Any]:
 
 @pytest.mark.parametrize(("method", "path", "field", "body"), wrong_type_cases())
 async def test_wrong_type_is_422_naming_the_field(world, method, path, field, body) -> None:
-    response = await send(world, method, path, orjson.dumps(body), headers={"Content-Type": JSON})
-    status, error = await check_client_error(response)
-    assert status == 422
-    assert error.get("field") == field
-    await world.check_unharmed()
+    response = await send(world, method, path, orjson.dumps(body), headers=JSON_HEADERS)
+    await world.refused(response, 422, field=field)
 
 
 UNKNOWN_KEYS = ["__proto__", "constructor", "", "\u0000", "id", "version", "title ", "k" * 10_000]
@@ -523,19 +505,12 @@ UNKNOWN_KEYS = ["__proto__", "constructor", "", "\u0000", "id", "version", "titl
 
 @pytest.mark.parametrize(
     ("method", "path", "good", "key"),
-    [
-        pytest.param(m, p, g, k, id=f"{m} {p} {k[:20]!r}")
-        for m, p, g in BODY_ROUTES
-        for k in UNKNOWN_KEYS
-    ],
+    route_cases(BODY_ROUTES, UNKNOWN_KEYS, lambda key: repr(key[:20])),
 )
 async def test_unknown_field_is_422_naming_it(world, method, path, good, key) -> None:
     body = orjson.dumps({**good, key: {"x": 1}})
-    response = await send(world, method, path, body, headers={"Content-Type": JSON})
-    status, error = await check_client_error(response)
-    assert status == 422
-    assert error.get("field") == key
-    await world.check_unharmed()
+    response = await send(world, method, path, body, headers=JSON_HEADERS)
+    await world.refused(response, 422, field=key)
 
 
 OVERSIZE: list[tuple[str, str, str, dict[str, Any]]] = [
@@ -567,11 +542,8 @@ OVERSIZE: list[tuple[str, str, str, dict[str, Any]]] = [
 )
 async def test_oversize_field_is_422(world, method, path, field, body) -> None:
     raw = io.BytesIO(orjson.dumps(body))
-    response = await send(world, method, path, raw, headers={"Content-Type": JSON})
-    status, error = await check_client_error(response)
-    assert status == 422
-    assert error.get("field") == field
-    await world.check_unharmed()
+    response = await send(world, method, path, raw, headers=JSON_HEADERS)
+    await world.refused(response, 422, field=field)
 
 
 # -- hostile headers and query strings --------------------------------------------------------
@@ -586,27 +558,12 @@ BAD_IF_MATCH = ['"abc"', '"-1"', '""', "garbage", '"99999999999999999999999"', '
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "body", "if_match"),
-    [
-        pytest.param(m, p, b, tag, id=f"{m} {p} {tag}")
-        for m, p, b in WRITE_ROUTES
-        for tag in BAD_IF_MATCH
-    ],
+    ("method", "path", "body", "if_match"), route_cases(WRITE_ROUTES, BAD_IF_MATCH)
 )
 async def test_if_match_naming_no_version_is_412(world, method, path, body, if_match) -> None:
-    headers = {"If-Match": if_match}
-    if body is not None:
-        headers["Content-Type"] = JSON
-    response = await raw_request(
-        world.client,
-        method,
-        path.replace("{id}", world.sid),
-        headers=headers,
-        body=orjson.dumps(body) if body is not None else b"",
-    )
-    status, _ = check_raw_error(response)
-    assert status == 412
-    await world.check_unharmed()
+    target = path.replace("{id}", world.sid)
+    response = await raw_json_request(world.client, method, target, body, {"If-Match": if_match})
+    await world.refused(response, 412)
 
 
 @pytest.mark.parametrize(
@@ -625,10 +582,7 @@ async def test_if_match_naming_no_version_is_412(world, method, path, body, if_m
 )
 async def test_hostile_list_query_is_422(world, query, field) -> None:
     response = await raw_request(world.client, "GET", f"/api/sessions?{query}")
-    status, error = check_raw_error(response)
-    assert status == 422
-    assert error.get("field") == field
-    await world.check_unharmed()
+    await world.refused(response, 422, field=field)
 
 
 # -- the whole battery on one server ----------------------------------------------------------
@@ -644,18 +598,12 @@ async def test_whole_battery_on_one_server_leaves_only_legit_files(client, tmp_p
     for method, path, body in ID_ROUTES:
         for hostile in ONE_SEGMENT_IDS + MULTI_SEGMENT_IDS:
             target = path.replace("{id}", fill(hostile, sid))
-            response = await raw_request(
-                client,
-                method,
-                target,
-                headers={"Content-Type": JSON} if body is not None else None,
-                body=orjson.dumps(body) if body is not None else b"",
-            )
+            response = await raw_json_request(client, method, target, body)
             answers.append(check_raw_error(response, f"{method} {target[:80]}")[0])
     for method, path, _ in BODY_ROUTES:
         for raw in [*MALFORMED.values(), *NON_OBJECT.values()]:
             response = await client.request(
-                method, path.replace("{id}", sid), data=raw, headers={"Content-Type": JSON}
+                method, path.replace("{id}", sid), data=raw, headers=JSON_HEADERS
             )
             answers.append((await check_client_error(response))[0])
     for case in wrong_type_cases():
@@ -677,9 +625,7 @@ async def test_whole_battery_on_one_server_leaves_only_legit_files(client, tmp_p
     )
     assert added.status == 201
     assert (await client.patch("/api/settings", json={"theme": "light"})).status == 200
-    health = await client.get("/api/health")
-    assert health.status == 200
-    assert (await health.json())["status"] == "ok"
+    await health_ok(client)
     listed = await (await client.get("/api/sessions")).json()
     assert [s["id"] for s in listed] == [second_id, sid]
     assert listed[1]["title"] == "first"

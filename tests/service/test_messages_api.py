@@ -6,53 +6,36 @@ Rejected writes are checked on the session log's bytes: a 4xx must append nothin
 from __future__ import annotations
 
 import io
-import re
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from tests.service.expect import (
+    JSON_HEADERS,
+    MIB,
+    SESSION_KEYS,
+    body_id,
+    check_id,
+    etag_version,
+    event_types,
+    expect_error,
+    log_file,
+    when,
+)
+
 MESSAGE_KEYS = {"id", "role", "content", "timestamp", "agent", "model"}
-SESSION_KEYS = {
-    "id",
-    "title",
-    "created_at",
-    "updated_at",
-    "version",
-    "message_count",
-    "metadata",
-    "messages",
-}
-RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
-MIB = 1024 * 1024
-JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def body_id(value: Any) -> str | None:
-    """Readable test ids: a JSON body as (the start of) its text; pytest's default otherwise."""
-    return orjson.dumps(value).decode()[:60] if isinstance(value, dict) else None
-
-
-def when(timestamp: Any) -> datetime:
-    assert isinstance(timestamp, str)
-    assert RFC3339_UTC.fullmatch(timestamp), timestamp
-    parsed = datetime.fromisoformat(timestamp)
-    assert parsed.utcoffset() == UTC.utcoffset(None)
-    return parsed
-
-
 def check_message(body: Any) -> dict[str, Any]:
     assert isinstance(body, dict)
     assert set(body) == MESSAGE_KEYS
-    parsed = uuid.UUID(body["id"])
-    assert str(parsed) == body["id"]
-    assert parsed.version in (4, 7)
+    check_id(body["id"])
     assert isinstance(body["content"], str)
     when(body["timestamp"])
     return body
@@ -66,36 +49,6 @@ def check_session(body: Any) -> dict[str, Any]:
     for message in body["messages"]:
         check_message(message)
     return body
-
-
-def etag_version(response: Any) -> int:
-    tag = response.headers["ETag"]
-    assert re.fullmatch(r'"\d+"', tag), tag
-    return int(tag[1:-1])
-
-
-async def expect_error(
-    client: Any, response: Any, status: int, *, field: str | None = None
-) -> dict[str, Any]:
-    """The documented error shape with `status` (and `field` if given); the server still serves."""
-    assert response.status == status, await response.text()
-    assert response.content_type == "application/json"
-    body = await response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) <= {"code", "message", "field"}
-    assert isinstance(error["code"], str)
-    assert error["code"]
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    if field is not None:
-        assert error.get("field") == field
-    if status == 404:
-        assert error["code"] == "not_found"
-    health = await client.get("/api/health")
-    assert health.status == 200
-    assert (await health.json())["status"] == "ok"
-    return error
 
 
 async def create(client: Any, **body: Any) -> dict[str, Any]:
@@ -117,11 +70,11 @@ async def post_message(client: Any, session_id: str, **body: Any) -> dict[str, A
 
 
 def log_bytes(data_dir: Path, session_id: str) -> bytes:
-    return (data_dir / "sessions" / f"{session_id}.jsonl").read_bytes()
+    return log_file(data_dir, session_id).read_bytes()
 
 
 def log_types(data_dir: Path, session_id: str) -> list[str]:
-    return [orjson.loads(line)["type"] for line in log_bytes(data_dir, session_id).splitlines()]
+    return event_types(log_bytes(data_dir, session_id))
 
 
 def content_body(content: str) -> io.BytesIO:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from service.config import Config
+from tests.service.expect import JSON, check_error_shape
 
 TOKEN = "s3cret-tok3n"
 GOOD = {"Authorization": f"Bearer {TOKEN}"}
@@ -57,15 +58,8 @@ def header_items(value: str) -> set[str]:
 
 async def expect_401(client: Any, response: Any) -> None:
     assert response.status == 401
-    assert response.content_type == "application/json"
-    body = await response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) <= {"code", "message", "field"}
-    assert isinstance(error["code"], str)
-    assert error["code"]
-    assert isinstance(error["message"], str)
-    assert error["message"]
+    assert response.content_type == JSON
+    check_error_shape(await response.json())
     assert TOKEN not in await response.text()
     health = await client.get("/api/health")
     assert health.status == 200

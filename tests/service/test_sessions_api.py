@@ -9,44 +9,30 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from yarl import URL
 
-SUMMARY_KEYS = {"id", "title", "created_at", "updated_at", "version", "message_count", "metadata"}
-SESSION_KEYS = SUMMARY_KEYS | {"messages"}
-RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
+from tests.service.expect import (
+    JSON_HEADERS,
+    MIB,
+    SESSION_KEYS,
+    SUMMARY_KEYS,
+    body_id,
+    check_id,
+    etag_version,
+    event_types,
+    expect_error,
+    log_file,
+    when,
+)
+
 LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
-MIB = 1024 * 1024
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def body_id(value: Any) -> str | None:
-    """Readable test ids: a JSON body as (the start of) its text; pytest's default otherwise."""
-    return orjson.dumps(value).decode()[:60] if isinstance(value, dict) else None
-
-
-def when(timestamp: Any) -> datetime:
-    """An RFC 3339 UTC timestamp ending in Z, parsed; fails on anything else."""
-    assert isinstance(timestamp, str)
-    assert RFC3339_UTC.fullmatch(timestamp), timestamp
-    parsed = datetime.fromisoformat(timestamp)
-    assert parsed.utcoffset() == UTC.utcoffset(None)
-    return parsed
-
-
-def check_id(value: Any) -> str:
-    assert isinstance(value, str)
-    parsed = uuid.UUID(value)
-    assert str(parsed) == value, "ids are canonical lowercase UUIDs"
-    assert parsed.version in (4, 7)
-    return value
 
 
 def check_summary(body: Any) -> dict[str, Any]:
@@ -73,55 +59,16 @@ def check_session(body: Any) -> dict[str, Any]:
     return body
 
 
-def etag_version(response: Any) -> int:
-    tag = response.headers["ETag"]
-    assert re.fullmatch(r'"\d+"', tag), tag
-    return int(tag[1:-1])
-
-
-async def health_ok(client: Any) -> None:
-    response = await client.get("/api/health")
-    assert response.status == 200
-    body = await response.json()
-    assert body["status"] == "ok"
-
-
-async def expect_error(
-    client: Any, response: Any, status: int, *, field: str | None = None
-) -> dict[str, Any]:
-    """The documented error shape with `status` (and `field` if given); the server still serves."""
-    assert response.status == status, await response.text()
-    assert response.content_type == "application/json"
-    body = await response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) <= {"code", "message", "field"}
-    assert isinstance(error["code"], str)
-    assert error["code"]
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    if field is not None:
-        assert error.get("field") == field
-    if status == 404:
-        assert error["code"] == "not_found"
-    await health_ok(client)
-    return error
-
-
 async def create(client: Any, **body: Any) -> dict[str, Any]:
     response = await client.post("/api/sessions", json=body)
     assert response.status == 201, await response.text()
     return check_session(await response.json())
 
 
-def log_file(data_dir: Path, session_id: str) -> Path:
-    return data_dir / "sessions" / f"{session_id}.jsonl"
-
-
 def log_types(data_dir: Path, session_id: str) -> list[str]:
     data = log_file(data_dir, session_id).read_bytes()
     assert data.endswith(b"\n")
-    return [orjson.loads(line)["type"] for line in data.splitlines()]
+    return event_types(data)
 
 
 def expected_order(summaries: list[dict[str, Any]]) -> list[str]:
@@ -578,7 +525,7 @@ async def test_invalid_fields_are_422_on_create_and_put(client, data_dir, body, 
     ids=["unclosed", "no-value", "single-quotes", "trailing", "bad-utf8"],
 )
 async def test_malformed_json_is_400(client, data_dir, raw) -> None:
-    headers = {"Content-Type": "application/json"}
+    headers = JSON_HEADERS
     await expect_error(client, await client.post("/api/sessions", data=raw, headers=headers), 400)
     assert list((data_dir / "sessions").iterdir()) == []
     created = await create(client)
@@ -589,7 +536,7 @@ async def test_malformed_json_is_400(client, data_dir, raw) -> None:
 
 @pytest.mark.parametrize("raw", [b"[]", b'["title"]', b'"title"', b"42", b"null", b"true"])
 async def test_a_body_that_is_no_object_is_400(client, data_dir, raw) -> None:
-    headers = {"Content-Type": "application/json"}
+    headers = JSON_HEADERS
     await expect_error(client, await client.post("/api/sessions", data=raw, headers=headers), 400)
     created = await create(client)
     response = await client.put(f"/api/sessions/{created['id']}", data=raw, headers=headers)
@@ -624,7 +571,7 @@ def padded(size: int) -> io.BytesIO:
 
 
 async def test_body_over_the_default_limit_is_413(client, data_dir) -> None:
-    headers = {"Content-Type": "application/json"}
+    headers = JSON_HEADERS
     response = await client.post("/api/sessions", data=padded(2 * MIB + 1), headers=headers)
     await expect_error(client, response, 413)
     assert list((data_dir / "sessions").iterdir()) == []
@@ -637,16 +584,14 @@ async def test_body_over_the_default_limit_is_413(client, data_dir) -> None:
 
 
 async def test_body_of_exactly_the_default_limit_is_accepted(client) -> None:
-    response = await client.post(
-        "/api/sessions", data=padded(2 * MIB), headers={"Content-Type": "application/json"}
-    )
+    response = await client.post("/api/sessions", data=padded(2 * MIB), headers=JSON_HEADERS)
     assert response.status == 201
     assert (await response.json())["title"] == "padded"
 
 
 async def test_a_smaller_max_body_is_enforced(make_client, data_dir) -> None:
     client = await make_client(max_body=1024)
-    headers = {"Content-Type": "application/json"}
+    headers = JSON_HEADERS
     response = await client.post("/api/sessions", data=padded(1025), headers=headers)
     await expect_error(client, response, 413)
     assert list((data_dir / "sessions").iterdir()) == []

@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.service.expect import JSON_HEADERS, event_types, expect_error
+
 DEFAULTS = {
     "theme": "dark",
     "language": "en",
@@ -22,7 +24,6 @@ DEFAULTS = {
     "temperature": 0.7,
     "max_tokens": 2048,
 }
-JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -55,28 +56,6 @@ async def patch(client: Any, changes: dict[str, Any]) -> dict[str, Any]:
     return check_settings(await response.json())
 
 
-async def expect_error(
-    client: Any, response: Any, status: int, *, field: str | None = None
-) -> dict[str, Any]:
-    """The documented error shape with `status` (and `field` if given); the server still serves."""
-    assert response.status == status, await response.text()
-    assert response.content_type == "application/json"
-    body = await response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) <= {"code", "message", "field"}
-    assert isinstance(error["code"], str)
-    assert error["code"]
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    if field is not None:
-        assert error.get("field") == field
-    health = await client.get("/api/health")
-    assert health.status == 200
-    assert (await health.json())["status"] == "ok"
-    return error
-
-
 def settings_log(data_dir: Path) -> bytes | None:
     path = data_dir / "settings.jsonl"
     return path.read_bytes() if path.exists() else None
@@ -86,7 +65,7 @@ def settings_log_types(data_dir: Path) -> list[str]:
     data = settings_log(data_dir)
     assert data is not None
     assert data.endswith(b"\n")
-    return [orjson.loads(line)["type"] for line in data.splitlines()]
+    return event_types(data)
 
 
 # -- success paths ----------------------------------------------------------------------------

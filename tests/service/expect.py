@@ -1,0 +1,89 @@
+"""Checks the service tests share: the documented error shape, health, ids, timestamps, logs."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SUMMARY_KEYS = {"id", "title", "created_at", "updated_at", "version", "message_count", "metadata"}
+SESSION_KEYS = SUMMARY_KEYS | {"messages"}
+RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
+MIB = 1024 * 1024
+JSON = "application/json"
+JSON_HEADERS = {"Content-Type": JSON}
+
+
+def body_id(value: Any) -> str | None:
+    """Readable test ids: a JSON body as (the start of) its text; pytest's default otherwise."""
+    return orjson.dumps(value).decode()[:60] if isinstance(value, dict) else None
+
+
+def when(timestamp: Any) -> datetime:
+    """An RFC 3339 UTC timestamp ending in Z, parsed; fails on anything else."""
+    assert isinstance(timestamp, str)
+    assert RFC3339_UTC.fullmatch(timestamp), timestamp
+    parsed = datetime.fromisoformat(timestamp)
+    assert parsed.utcoffset() == UTC.utcoffset(None)
+    return parsed
+
+
+def check_id(value: Any) -> str:
+    assert isinstance(value, str)
+    parsed = uuid.UUID(value)
+    assert str(parsed) == value, "ids are canonical lowercase UUIDs"
+    assert parsed.version in (4, 7)
+    return value
+
+
+def etag_version(response: Any) -> int:
+    tag = response.headers["ETag"]
+    assert re.fullmatch(r'"\d+"', tag), tag
+    return int(tag[1:-1])
+
+
+def check_error_shape(body: Any) -> dict[str, Any]:
+    """`{"error": {"code", "message", "field"?}}` with a non-empty code and message: the error."""
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) <= {"code", "message", "field"}
+    assert isinstance(error["code"], str)
+    assert error["code"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    return error
+
+
+async def health_ok(client: Any) -> None:
+    response = await client.get("/api/health")
+    assert response.status == 200
+    body = await response.json()
+    assert body["status"] == "ok"
+
+
+async def expect_error(
+    client: Any, response: Any, status: int, *, field: str | None = None
+) -> dict[str, Any]:
+    """The documented error shape with `status` (and `field` if given); the server still serves."""
+    assert response.status == status, await response.text()
+    assert response.content_type == JSON
+    error = check_error_shape(await response.json())
+    if field is not None:
+        assert error.get("field") == field
+    if status == 404:
+        assert error["code"] == "not_found"
+    await health_ok(client)
+    return error
+
+
+def log_file(data_dir: Path, session_id: str) -> Path:
+    return data_dir / "sessions" / f"{session_id}.jsonl"
+
+
+def event_types(data: bytes) -> list[str]:
+    """The event type of every line of a log's bytes."""
+    return [orjson.loads(line)["type"] for line in data.splitlines()]
