@@ -11,7 +11,9 @@ from orion_events.errors import InvalidInput
 from orion_events.store import MAX_PAGE, Store
 from orion_events.views import SETTINGS_KEYS
 from service import streams
+from service.export import export_json, export_markdown
 from service.keys import STORE
+from service.openapi import openapi_document
 from service.payloads import (
     etag,
     event_json,
@@ -199,6 +201,26 @@ async def list_events(request: web.Request) -> web.Response:
     return respond([event_json(r) for r in records], headers=headers)
 
 
+async def export_session(request: web.Request) -> web.Response:
+    """The session for keeping: `?format=json` (with every event) or `markdown` (a transcript)."""
+    session_id = session_id_of(request)
+    kind = request.query.get("format", "json")
+    if kind not in {"json", "markdown"}:
+        raise InvalidInput("format must be json or markdown", field="format")
+    store = _store(request)
+    view = store.session(session_id)
+    disposition = {"Content-Disposition": f'attachment; filename="{session_id}.{_SUFFIX[kind]}"'}
+    if kind == "markdown":
+        return web.Response(
+            text=export_markdown(view), content_type="text/markdown", headers=disposition
+        )
+    records = await store.history(session_id, 0, view.version)
+    return respond(export_json(view, records), headers={**disposition, **etag(view.version)})
+
+
+_SUFFIX = {"json": "json", "markdown": "md"}
+
+
 # -- settings and health --------------------------------------------------------------------------
 
 
@@ -243,6 +265,10 @@ async def health(request: web.Request) -> web.Response:
     return respond(_store(request).health())
 
 
+async def openapi_json(request: web.Request) -> web.Response:
+    return respond(openapi_document())
+
+
 def setup_routes(app: web.Application) -> None:
     session = "/api/sessions/{session_id}"
     app.router.add_routes(
@@ -256,6 +282,7 @@ def setup_routes(app: web.Application) -> None:
             web.post(f"{session}/fork", fork_session),
             web.get(f"{session}/events", session_events, allow_head=False),
             web.get(f"{session}/events/stream", streams.stream_session, allow_head=False),
+            web.get(f"{session}/export", export_session, allow_head=False),
             web.post(f"{session}/messages", add_message),
             web.delete(f"{session}/messages", clear_messages),
             web.patch(f"{session}/messages/{{message_id}}", edit_message),
@@ -267,5 +294,6 @@ def setup_routes(app: web.Application) -> None:
             web.patch("/api/settings", patch_settings),
             web.post("/api/settings/reset", reset_settings),
             web.get("/api/health", health, allow_head=False),
+            web.get("/api/openapi.json", openapi_json, allow_head=False),
         ]
     )
