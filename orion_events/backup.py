@@ -18,7 +18,7 @@ from attrs import frozen
 
 from orion_events.codec import scan
 from orion_events.errors import OrionError
-from orion_events.log import fsync_dir, lock_data_dir, unique_path
+from orion_events.log import TOP_LEVEL_STREAMS, fsync_dir, lock_data_dir, unique_path
 from orion_events.verify import log_files, verify_dir
 
 
@@ -80,7 +80,8 @@ def restore(source: Path, data_dir: Path) -> Path | None:
     lock = lock_data_dir(data_dir)
     try:
         aside: Path | None = None
-        current = [data_dir / n for n in ("sessions", "settings.jsonl", "quarantine")]
+        names = ["sessions", "quarantine", *(f"{s}.jsonl" for s in TOP_LEVEL_STREAMS)]
+        current = [data_dir / n for n in names]
         if any(p.exists() for p in current):
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             aside = unique_path(data_dir.with_name(f"{data_dir.name}.replaced-{stamp}"))

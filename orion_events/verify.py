@@ -9,7 +9,7 @@ from typing import Any
 from attrs import frozen
 
 from orion_events.codec import Damage, scan
-from orion_events.log import SETTINGS_STREAM, is_session_id
+from orion_events.log import TOP_LEVEL_STREAMS, is_session_id
 
 
 @frozen
@@ -40,9 +40,10 @@ class FileReport:
 
 def log_files(data_dir: Path) -> Iterator[tuple[str | None, Path]]:
     """(stream, path) for every file that should be a log; stream None for a misnamed one."""
-    settings = data_dir / "settings.jsonl"
-    if settings.exists():
-        yield SETTINGS_STREAM, settings
+    for stream in TOP_LEVEL_STREAMS:
+        path = data_dir / f"{stream}.jsonl"
+        if path.exists():
+            yield stream, path
     sessions = data_dir / "sessions"
     if sessions.is_dir():
         for path in sorted(sessions.iterdir()):
