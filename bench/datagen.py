@@ -20,12 +20,15 @@ def make_data_dir(
     (root / "sessions").mkdir(parents=True, exist_ok=True)
     text = ("lorem ipsum dolor sit amet " * (content_bytes // 27 + 1))[:content_bytes]
     at = "2025-11-10T12:00:00.000000Z"
+    position = 0
     for _ in range(sessions):
         stream = str(uuid.uuid4())
-        records = [Recorded(stream, 1, str(uuid.uuid4()), at, SessionCreated(None, {}))]
+        position += 1
+        records = [Recorded(stream, 1, str(uuid.uuid4()), at, SessionCreated(None, {}), position)]
         for seq in range(2, events_per_session + 1):
             event = MessageAdded(str(uuid.uuid4()), ROLES[seq % 2], text, None, "qwen2.5:1.5b")
-            records.append(Recorded(stream, seq, str(uuid.uuid4()), at, event))
+            position += 1
+            records.append(Recorded(stream, seq, str(uuid.uuid4()), at, event, position))
         data, _ = encode_batch(records, GENESIS)
         with open(root / "sessions" / f"{stream}.jsonl", "wb") as f:
             f.write(data)

@@ -45,11 +45,16 @@ class FeedIndex:
         self._stream_ids_by_name: dict[str, int] = {}
 
     @classmethod
-    def from_entries(cls, entries: Iterable[FeedEntry]) -> FeedIndex:
-        index = cls()
+    def from_entries(cls, entries: Iterable[FeedEntry]) -> tuple[FeedIndex, list[FeedEntry]]:
+        """The index of `entries`, and those left out because another event holds their
+        position (logs mixed from two data dirs): the first keeps its place in the feed."""
+        index, clashes = cls(), []
         for entry in sorted(entries, key=lambda e: e.position):
-            index.add(entry)
-        return index
+            if index._positions and entry.position <= index._positions[-1]:
+                clashes.append(entry)
+            else:
+                index.add(entry)
+        return index, clashes
 
     def add(self, entry: FeedEntry) -> None:
         if self._positions and entry.position <= self._positions[-1]:

@@ -211,7 +211,16 @@ class FileLog:
                 FeedEntry(r.position, stream, r.seq, start, end - start)
                 for r, start, end in zip(records, offsets, ends, strict=True)
             )
-        self._feed = FeedIndex.from_entries(entries)
+        self._feed, clashes = FeedIndex.from_entries(entries)
+        if clashes:
+            log.warning(
+                "%d events share a global position with another (first: %s seq %d at %d); "
+                "they stay in their session logs but not in the global feed",
+                len(clashes),
+                clashes[0].stream,
+                clashes[0].seq,
+                clashes[0].position,
+            )
         self._next_position = self._feed.last_position + 1
         return loaded
 

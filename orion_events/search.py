@@ -30,6 +30,7 @@ from orion_events.events import (
     SettingsReset,
 )
 from orion_events.projector import auto_title
+from orion_events.views import SessionView
 
 TITLE_WEIGHT = 3.0  # one title hit counts as much as three single-hit messages
 PREFIX_WEIGHT = 0.5  # "eve" finding "events" ranks below a session holding the word "eve"
@@ -175,6 +176,17 @@ class SearchIndex:
                 pass
             case _:
                 assert_never(event)
+
+    def add_view(self, view: SessionView) -> None:
+        """Index a session as its view stands: builds the index from views, not from events."""
+        if view.id in self._sessions:
+            raise CorruptLog(f"{view.id}: indexed twice")
+        session = _Session(view.id, view.title_source, deleted=view.deleted)
+        self._sessions[view.id] = session
+        if view.title_source != "default":
+            self._set_title(session, view.title)
+        for message in view.messages:
+            self._add_message(session, message.id, message.content)
 
     def search(self, query: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
         """Sessions holding every query word (the last also as a prefix), best first."""

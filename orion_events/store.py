@@ -67,6 +67,7 @@ Decide: TypeAlias = Callable[[Any], Sequence[Event]]
 MAX_PAGE = 1000
 NEW_SESSIONS = ""  # the idempotency scope of requests that create a session
 _TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
+_INDEX_SLICE = 2000  # messages indexed between yields to the event loop while building
 
 
 def utc_now() -> str:
@@ -151,6 +152,11 @@ class Store:
         self._keys: dict[tuple[str, str], tuple[str, int, str]] = {}
         self._new_session_keys = asyncio.Lock()
         self._search = SearchIndex()
+        # Until the index is built (in the background after start-up), committed events wait
+        # here; searches wait for the build.
+        self._search_backlog: list[Recorded] | None = []
+        self._search_ready = asyncio.Event()
+        self._indexer: asyncio.Task[None] | None = None
         self._events = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -179,9 +185,8 @@ class Store:
                 continue
             if view is not None:
                 self._sessions[stream.stream] = view
-                for recorded in stream.records:
-                    self._search.apply(recorded)
         self._events = events
+        self._indexer = asyncio.create_task(self._build_search(list(self._sessions.values())))
         return LoadReport(
             sessions=sum(1 for v in self._sessions.values() if not v.deleted),
             events=events,
@@ -192,6 +197,8 @@ class Store:
 
     async def close(self) -> None:
         """Let queued commands finish, then close the log."""
+        if self._indexer is not None:
+            self._indexer.cancel()
         while self._writers:
             await asyncio.gather(*self._writers, return_exceptions=True)
         await self._log.close()
@@ -263,9 +270,25 @@ class Store:
     async def wait_beyond(self, position: int) -> None:
         await self._log.wait_beyond(position)
 
-    def search(self, query: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
+    async def search(self, query: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
         """Live sessions whose title or messages hold every word of `query`, best first."""
+        await self._search_ready.wait()
         return self._search.search(query, limit=limit, offset=offset)
+
+    async def _build_search(self, views: list[SessionView]) -> None:
+        """Index the sessions as they stood at start-up, a slice at a time so requests are
+        served meanwhile, then the events committed since, and keep current from then on."""
+        indexed = 0
+        for view in views:
+            self._search.add_view(view)
+            indexed += len(view.messages) + 1
+            if indexed >= _INDEX_SLICE:
+                indexed = 0
+                await asyncio.sleep(0)
+        backlog, self._search_backlog = self._search_backlog or [], None
+        for recorded in backlog:
+            self._search.apply(recorded)
+        self._search_ready.set()
 
     @property
     def settings(self) -> SettingsView:
@@ -279,6 +302,7 @@ class Store:
             "sessions": sum(1 for v in self._sessions.values() if not v.deleted),
             "events": self._events,
             "last_position": self._log.last_position,
+            "search": "ready" if self._search_ready.is_set() else "building",
             "read_only_sessions": sorted(problems),
             "problems": problems,
         }
@@ -622,8 +646,11 @@ class Store:
                 self._install(stream, view)
                 self._events += len(records)
                 if stream != SETTINGS_STREAM:
-                    for recorded in written:
-                        self._search.apply(recorded)
+                    if self._search_backlog is not None:
+                        self._search_backlog.extend(written)
+                    else:
+                        for recorded in written:
+                            self._search.apply(recorded)
         for command, error, result in outcomes:
             if command.answer.done():
                 continue

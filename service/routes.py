@@ -245,7 +245,7 @@ async def search(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", default=20, low=1, high=MAX_PAGE) or 1
     offset = int_param(request, "offset", default=0, low=0, high=1 << 62) or 0
     store = _store(request)
-    page = store.search(query, limit=limit, offset=offset)
+    page = await store.search(query, limit=limit, offset=offset)
     hits = [
         {
             "session": session_json(store.session(hit.session_id), messages=False),
