@@ -17,7 +17,7 @@ whole history before it: a changed, deleted, duplicated, reordered or spliced li
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeAlias
 
 import orjson
@@ -126,12 +126,14 @@ def decode(
     """
     if len(line) <= _TAIL_LEN or line[-_TAIL_LEN : -_TAIL_LEN + len(_HASH_KEY)] != _HASH_KEY:
         raise LineDamage(BAD_JSON, "no integrity field at the end of the line")
-    body = line[:-_TAIL_LEN] + b"}"
-    digest = line[-_TAIL_LEN + len(_HASH_KEY) : -2].decode("ascii", "replace")
-    if line_hash(body) != digest:
+    # Hash the line's bytes before `,"hash"` plus the closing brace, without copying them.
+    digest = hashlib.blake2b(memoryview(line)[:-_TAIL_LEN], digest_size=_HASH_HEX // 2)
+    digest.update(b"}")
+    own_hash = digest.hexdigest()
+    if own_hash.encode() != line[-_TAIL_LEN + len(_HASH_KEY) : -2]:
         raise LineDamage(CHECKSUM, "the line's bytes do not match its hash")
     try:
-        obj = orjson.loads(body)
+        obj = orjson.loads(line)
         line_seq, line_stream, line_prev = obj["seq"], obj["stream"], obj["prev"]
         kind, data, schema = obj["type"], obj["data"], obj["schema"]
         event_id, at, position = obj["id"], obj["at"], obj["pos"]
@@ -154,7 +156,7 @@ def decode(
         event: Event = event_from_data(kind, data)
     except ValueError as exc:
         raise LineDamage(BAD_EVENT, str(exc)) from None
-    return Recorded(stream, seq, event_id, at, event, position, meta), digest
+    return Recorded(stream, seq, event_id, at, event, position, meta), own_hash
 
 
 @frozen
@@ -191,33 +193,27 @@ class Scan:
     damage: Damage | None
 
 
-def iter_lines(data: bytes) -> Iterator[tuple[int, bytes, bool]]:
-    """(offset, line without newline, complete) for every line in `data`."""
-    start, size = 0, len(data)
-    while start < size:
-        end = data.find(b"\n", start)
-        if end == -1:
-            yield start, data[start:], False
-            return
-        yield start, data[start:end], True
-        start = end + 1
-
-
 def scan(data: bytes, stream: str) -> Scan:
     """Decode a whole log, stopping at the first damaged line."""
     records: list[Recorded] = []
     offsets: list[int] = []
-    prev, good_length = GENESIS, 0
-    for number, (offset, line, complete) in enumerate(iter_lines(data), start=1):
-        at_tail = not complete or offset + len(line) + 1 == len(data)
+    prev, offset = GENESIS, 0
+    lines = data.split(b"\n")
+    last = len(lines) - 1  # the piece after the final newline: empty unless the tail is torn
+    for number, line in enumerate(lines, start=1):
+        if number > last:
+            if line:
+                damage = Damage(
+                    number, offset, TORN, "the last line has no newline: a write cut short", True
+                )
+                return Scan(records, offsets, prev, offset, damage)
+            break
         try:
-            if not complete:
-                raise LineDamage(TORN, "the last line has no newline: a write cut short")
             recorded, prev = decode(line, stream=stream, seq=number, prev=prev)
         except LineDamage as exc:
-            damage = Damage(number, offset, exc.kind, exc.message, at_tail)
-            return Scan(records, offsets, prev, good_length, damage)
+            damage = Damage(number, offset, exc.kind, exc.message, number == last)
+            return Scan(records, offsets, prev, offset, damage)
         records.append(recorded)
         offsets.append(offset)
-        good_length = offset + len(line) + 1
-    return Scan(records, offsets, prev, good_length, None)
+        offset += len(line) + 1
+    return Scan(records, offsets, prev, offset, None)

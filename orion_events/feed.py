@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from attrs import frozen
+
+from orion_events.events import Recorded
 
 
 @frozen
@@ -45,24 +47,52 @@ class FeedIndex:
         self._stream_ids_by_name: dict[str, int] = {}
 
     @classmethod
-    def from_entries(cls, entries: Iterable[FeedEntry]) -> tuple[FeedIndex, list[FeedEntry]]:
-        """The index of `entries`, and those left out because another event holds their
-        position (logs mixed from two data dirs): the first keeps its place in the feed."""
-        index, clashes = cls(), []
-        for entry in sorted(entries, key=lambda e: e.position):
-            if index._positions and entry.position <= index._positions[-1]:
-                clashes.append(entry)
-            else:
-                index.add(entry)
+    def from_logs(
+        cls, logs: Iterable[tuple[str, Sequence[Recorded], Sequence[int], int]]
+    ) -> tuple[FeedIndex, list[FeedEntry]]:
+        """The index of whole logs, given as (stream, records, line offsets, end offset), and the
+        entries left out because another event holds their position (logs mixed from two data
+        dirs): the first keeps its place in the feed.
+
+        Built column by column, with no object per event, as it runs over every event at start.
+        """
+        index = cls()
+        positions, stream_ids, seqs = array("q"), array("i"), array("q")
+        offsets, lengths = array("q"), array("i")
+        for stream, records, starts, end in logs:
+            stream_id = index._stream_id(stream)
+            ends = [*starts[1:], end]
+            positions.extend(r.position for r in records)
+            seqs.extend(r.seq for r in records)
+            stream_ids.extend([stream_id] * len(records))
+            offsets.extend(starts)
+            lengths.extend(e - s for s, e in zip(starts, ends, strict=False))
+        clashes: list[FeedEntry] = []
+        last = 0
+        for i in sorted(range(len(positions)), key=positions.__getitem__):
+            entry = (positions[i], stream_ids[i], seqs[i], offsets[i], lengths[i])
+            if entry[0] <= last:
+                clashes.append(FeedEntry(entry[0], index._streams[entry[1]], *entry[2:]))
+                continue
+            last = entry[0]
+            index._positions.append(entry[0])
+            index._stream_ids.append(entry[1])
+            index._seqs.append(entry[2])
+            index._offsets.append(entry[3])
+            index._lengths.append(entry[4])
         return index, clashes
+
+    def _stream_id(self, stream: str) -> int:
+        stream_id = self._stream_ids_by_name.get(stream)
+        if stream_id is None:
+            stream_id = self._stream_ids_by_name[stream] = len(self._streams)
+            self._streams.append(stream)
+        return stream_id
 
     def add(self, entry: FeedEntry) -> None:
         if self._positions and entry.position <= self._positions[-1]:
             raise ValueError(f"position {entry.position} is not after {self._positions[-1]}")
-        stream_id = self._stream_ids_by_name.get(entry.stream)
-        if stream_id is None:
-            stream_id = self._stream_ids_by_name[entry.stream] = len(self._streams)
-            self._streams.append(entry.stream)
+        stream_id = self._stream_id(entry.stream)
         self._positions.append(entry.position)
         self._stream_ids.append(stream_id)
         self._seqs.append(entry.seq)

@@ -201,17 +201,12 @@ class FileLog:
             else:
                 log.warning("ignoring %s: not a session log", path)
         loaded: list[LoadedStream] = []
-        entries: list[FeedEntry] = []
+        logs = []
         for stream in streams:
             stream_load, offsets = self._load_file(stream, self.path_of(stream))
             loaded.append(stream_load)
-            records, file = stream_load.records, self._files[stream]
-            ends = [*offsets[1:], file.length] if offsets else []
-            entries.extend(
-                FeedEntry(r.position, stream, r.seq, start, end - start)
-                for r, start, end in zip(records, offsets, ends, strict=True)
-            )
-        self._feed, clashes = FeedIndex.from_entries(entries)
+            logs.append((stream, stream_load.records, offsets, self._files[stream].length))
+        self._feed, clashes = FeedIndex.from_logs(logs)
         if clashes:
             log.warning(
                 "%d events share a global position with another (first: %s seq %d at %d); "

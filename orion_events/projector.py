@@ -72,76 +72,114 @@ def _first_view(recorded: Recorded) -> SessionView:
     raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: {event.kind} before session_created")
 
 
-def _message_index(view: SessionView, recorded: Recorded, message_id: str) -> int:
-    index = view.messages.index_of(message_id)
-    if index is None:
-        raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: no message {message_id}")
-    return index
+class _Draft:
+    """A session being folded: one mutable accumulator per replay, frozen into a view once.
+
+    `apply_session` and `replay_session` share it, so the rules are written once; a replay
+    builds a single SessionView at the end instead of one per event.
+    """
+
+    __slots__ = (
+        "created_at",
+        "deleted",
+        "forked_from",
+        "id",
+        "messages",
+        "metadata",
+        "title",
+        "title_source",
+        "updated_at",
+        "version",
+    )
+
+    def __init__(self, view: SessionView) -> None:
+        self.id, self.created_at, self.forked_from = view.id, view.created_at, view.forked_from
+        self.updated_at, self.version, self.deleted = view.updated_at, view.version, view.deleted
+        self.title, self.title_source = view.title, view.title_source
+        self.metadata, self.messages = view.metadata, view.messages
+
+    def apply(self, recorded: Recorded) -> None:
+        event = recorded.event
+        self.version, self.updated_at = recorded.seq, recorded.at
+        match event:
+            case MessageAdded():
+                message = MessageView(
+                    event.message_id,
+                    event.role,
+                    event.content,
+                    recorded.at,
+                    event.agent,
+                    event.model,
+                )
+                self.messages = self.messages.appended(message)
+                if self.title_source == "default" and event.role == "user":
+                    auto = auto_title(event.content)
+                    if auto:
+                        self.title, self.title_source = auto, "auto"
+            case MessageEdited():
+                index = self._message_index(recorded, event.message_id)
+                edited = attrs.evolve(self.messages[index], content=event.content)
+                self.messages = self.messages.replaced(index, edited)
+            case MessageDeleted():
+                self.messages = self.messages.removed(
+                    self._message_index(recorded, event.message_id)
+                )
+            case SessionRenamed():
+                self.title, self.title_source = event.title, "client"
+            case MetadataUpdated():
+                self.metadata = dict(event.metadata)
+            case MessagesCleared():
+                self.messages = MessageList()
+            case SessionDeleted():
+                self.deleted = True
+            case SessionRestored():
+                self.deleted = False
+            case SessionCreated() | SessionForked():
+                raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: a second first event")
+            case _:
+                raise CorruptLog(
+                    f"{recorded.stream} seq {recorded.seq}: {event.kind} is no session event"
+                )
+
+    def _message_index(self, recorded: Recorded, message_id: str) -> int:
+        index = self.messages.index_of(message_id)
+        if index is None:
+            raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: no message {message_id}")
+        return index
+
+    def view(self) -> SessionView:
+        return SessionView(
+            self.id,
+            self.created_at,
+            self.updated_at,
+            self.version,
+            self.title,
+            self.title_source,
+            self.metadata,
+            self.messages,
+            self.deleted,
+            self.forked_from,
+        )
 
 
 def apply_session(view: SessionView | None, recorded: Recorded) -> SessionView:
-    """The session as it stands after one more event.
-
-    Each case builds the next view in one constructor call: `attrs.evolve` costs several times
-    more, and this fold runs once per event at every start-up.
-    """
+    """The session as it stands after one more event."""
     if view is None:
         return _first_view(recorded)
-    event = recorded.event
-    title, title_source = view.title, view.title_source
-    metadata, messages, deleted = view.metadata, view.messages, view.deleted
-    match event:
-        case MessageAdded():
-            message = MessageView(
-                event.message_id, event.role, event.content, recorded.at, event.agent, event.model
-            )
-            messages = messages.appended(message)
-            if title_source == "default" and event.role == "user":
-                auto = auto_title(event.content)
-                if auto:
-                    title, title_source = auto, "auto"
-        case MessageEdited():
-            index = _message_index(view, recorded, event.message_id)
-            edited = attrs.evolve(messages[index], content=event.content)
-            messages = messages.replaced(index, edited)
-        case MessageDeleted():
-            messages = messages.removed(_message_index(view, recorded, event.message_id))
-        case SessionRenamed():
-            title, title_source = event.title, "client"
-        case MetadataUpdated():
-            metadata = dict(event.metadata)
-        case MessagesCleared():
-            messages = MessageList()
-        case SessionDeleted():
-            deleted = True
-        case SessionRestored():
-            deleted = False
-        case SessionCreated() | SessionForked():
-            raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: a second first event")
-        case _:
-            raise CorruptLog(
-                f"{recorded.stream} seq {recorded.seq}: {event.kind} is no session event"
-            )
-    return SessionView(
-        view.id,
-        view.created_at,
-        recorded.at,
-        recorded.seq,
-        title,
-        title_source,
-        metadata,
-        messages,
-        deleted,
-        view.forked_from,
-    )
+    draft = _Draft(view)
+    draft.apply(recorded)
+    return draft.view()
 
 
 def replay_session(records: Iterable[Recorded]) -> SessionView | None:
     """Fold a whole session log, in order, into its view (None for an empty log)."""
-    view: SessionView | None = None
+    draft: _Draft | None = None
     for recorded in records:
-        view = apply_session(view, recorded)
-    return view
+        if draft is None:
+            draft = _Draft(_first_view(recorded))
+        else:
+            draft.apply(recorded)
+    return None if draft is None else draft.view()
 
 
 def apply_settings(view: SettingsView, recorded: Recorded) -> SettingsView:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import gc
 import hashlib
 import logging
 import time
@@ -162,6 +163,17 @@ class Store:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def open(self) -> LoadReport:
+        """Replay every log into the views. The cyclic GC is paused while millions of
+        long-lived objects are made (it would rescan them again and again) and those objects
+        are then frozen out of later collections."""
+        gc.disable()
+        try:
+            return await self._load()
+        finally:
+            gc.freeze()
+            gc.enable()
+
+    async def _load(self) -> LoadReport:
         started = time.perf_counter()
         loaded = await self._log.open()
         cut_tails: dict[str, str] = {}
