@@ -8,8 +8,6 @@ from collections.abc import Iterable, Sequence
 
 from attrs import frozen
 
-from orion_events.events import Recorded
-
 
 @frozen
 class FeedEntry:
@@ -48,9 +46,10 @@ class FeedIndex:
 
     @classmethod
     def from_logs(
-        cls, logs: Iterable[tuple[str, Sequence[Recorded], Sequence[int], int]]
+        cls, logs: Iterable[tuple[str, Sequence[int], Sequence[int], int]]
     ) -> tuple[FeedIndex, list[FeedEntry]]:
-        """The index of whole logs, given as (stream, records, line offsets, end offset), and the
+        """The index of whole logs, given as (stream, positions of its lines 1..n, their offsets,
+        end offset), and the
         entries left out because another event holds their position (logs mixed from two data
         dirs): the first keeps its place in the feed.
 
@@ -59,12 +58,12 @@ class FeedIndex:
         index = cls()
         positions, stream_ids, seqs = array("q"), array("i"), array("q")
         offsets, lengths = array("q"), array("i")
-        for stream, records, starts, end in logs:
+        for stream, stream_positions, starts, end in logs:
             stream_id = index._stream_id(stream)
             ends = [*starts[1:], end]
-            positions.extend(r.position for r in records)
-            seqs.extend(r.seq for r in records)
-            stream_ids.extend([stream_id] * len(records))
+            positions.extend(stream_positions)
+            seqs.extend(range(1, len(stream_positions) + 1))  # a log's seqs are its line numbers
+            stream_ids.extend([stream_id] * len(stream_positions))
             offsets.extend(starts)
             lengths.extend(e - s for s, e in zip(starts, ends, strict=False))
         clashes: list[FeedEntry] = []

@@ -18,7 +18,7 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -60,8 +60,13 @@ class LoadedStream:
 class EventLog(Protocol):
     """What the store needs from a log; a database-backed log implements the same."""
 
-    async def open(self) -> list[LoadedStream]:
-        """Take ownership of the log, repair torn tails, and return every stream's events."""
+    async def open(self, each: Callable[[LoadedStream], None] | None = None) -> list[LoadedStream]:
+        """Take ownership of the log, repair torn tails, and hand over every stream's events.
+
+        With `each`, every stream goes to it as soon as it is read (perhaps on another thread)
+        and is not kept, so a start-up can fold and drop events log by log; without, all are
+        returned.
+        """
         ...
 
     async def append(self, stream: str, records: Sequence[Recorded]) -> list[Recorded]:
@@ -185,13 +190,13 @@ class FileLog:
 
     # -- start-up ---------------------------------------------------------------------------
 
-    async def open(self) -> list[LoadedStream]:
+    async def open(self, each: Callable[[LoadedStream], None] | None = None) -> list[LoadedStream]:
         loop = asyncio.get_running_loop()
-        loaded = await loop.run_in_executor(self._executor, self._open_sync)
+        loaded = await loop.run_in_executor(self._executor, self._open_sync, each)
         self._committer = asyncio.create_task(self._commit_loop(), name="orion-committer")
         return loaded
 
-    def _open_sync(self) -> list[LoadedStream]:
+    def _open_sync(self, each: Callable[[LoadedStream], None] | None) -> list[LoadedStream]:
         self.sessions_dir.mkdir(parents=True, exist_ok=True)
         self._lock()
         streams = [s for s in TOP_LEVEL_STREAMS if self.path_of(s).exists()]
@@ -204,8 +209,12 @@ class FileLog:
         logs = []
         for stream in streams:
             stream_load, offsets = self._load_file(stream, self.path_of(stream))
-            loaded.append(stream_load)
-            logs.append((stream, stream_load.records, offsets, self._files[stream].length))
+            if each is None:
+                loaded.append(stream_load)
+            else:
+                each(stream_load)
+            positions = [r.position for r in stream_load.records]
+            logs.append((stream, positions, offsets, self._files[stream].length))
         self._feed, clashes = FeedIndex.from_logs(logs)
         if clashes:
             log.warning(

@@ -50,7 +50,13 @@ from orion_events.events import (
     SettingsChanged,
     SettingsReset,
 )
-from orion_events.log import OPERATIONS_STREAM, SETTINGS_STREAM, EventLog, is_session_id
+from orion_events.log import (
+    OPERATIONS_STREAM,
+    SETTINGS_STREAM,
+    EventLog,
+    LoadedStream,
+    is_session_id,
+)
 from orion_events.projector import (
     apply_session,
     apply_settings,
@@ -175,10 +181,13 @@ class Store:
 
     async def _load(self) -> LoadReport:
         started = time.perf_counter()
-        loaded = await self._log.open()
         cut_tails: dict[str, str] = {}
         events = 0
-        for stream in loaded:
+
+        def fold(stream: LoadedStream) -> None:
+            # On the log's loader thread while nothing else touches the store: each log is
+            # folded into its view as soon as it is read, and its events are then dropped.
+            nonlocal events
             events += len(stream.records)
             if stream.cut_tail is not None:
                 cut_tails[stream.stream] = stream.cut_tail.describe()
@@ -187,16 +196,18 @@ class Store:
             self._remember_keys(stream.records)
             if stream.stream == SETTINGS_STREAM:
                 self._settings = replay_settings(stream.records)
-                continue
+                return
             if stream.stream == OPERATIONS_STREAM:
-                continue
+                return
             try:
                 view = replay_session(stream.records)
             except OrionError as exc:
                 self._read_only[stream.stream] = exc.message
-                continue
+                return
             if view is not None:
                 self._sessions[stream.stream] = view
+
+        await self._log.open(fold)
         self._events = events
         self._indexer = asyncio.create_task(self._build_search(list(self._sessions.values())))
         return LoadReport(
