@@ -80,7 +80,7 @@ def restore(source: Path, data_dir: Path) -> Path | None:
     lock = lock_data_dir(data_dir)
     try:
         aside: Path | None = None
-        names = ["sessions", "quarantine", *(f"{s}.jsonl" for s in TOP_LEVEL_STREAMS)]
+        names = ["sessions", "quarantine", "snapshots", *(f"{s}.jsonl" for s in TOP_LEVEL_STREAMS)]
         current = [data_dir / n for n in names]
         if any(p.exists() for p in current):
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

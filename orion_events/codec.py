@@ -193,15 +193,22 @@ class Scan:
     damage: Damage | None
 
 
-def scan(data: bytes, stream: str) -> Scan:
-    """Decode a whole log, stopping at the first damaged line."""
+def scan(
+    data: bytes, stream: str, *, first_seq: int = 1, prev: str = GENESIS, base: int = 0
+) -> Scan:
+    """Decode a log, stopping at the first damaged line.
+
+    A tail read after a snapshot starts at `first_seq`, chained from `prev`, `base` bytes into
+    the file; offsets and lengths in the result are then file positions.
+    """
     records: list[Recorded] = []
     offsets: list[int] = []
-    prev, offset = GENESIS, 0
+    offset = base
     lines = data.split(b"\n")
     last = len(lines) - 1  # the piece after the final newline: empty unless the tail is torn
-    for number, line in enumerate(lines, start=1):
-        if number > last:
+    for index, line in enumerate(lines):
+        number = first_seq + index
+        if index == last:
             if line:
                 damage = Damage(
                     number, offset, TORN, "the last line has no newline: a write cut short", True
@@ -211,7 +218,7 @@ def scan(data: bytes, stream: str) -> Scan:
         try:
             recorded, prev = decode(line, stream=stream, seq=number, prev=prev)
         except LineDamage as exc:
-            damage = Damage(number, offset, exc.kind, exc.message, number == last)
+            damage = Damage(number, offset, exc.kind, exc.message, index == last - 1)
             return Scan(records, offsets, prev, offset, damage)
         records.append(recorded)
         offsets.append(offset)

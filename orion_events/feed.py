@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeAlias
 
 from attrs import frozen
+
+# (stream, seq of its first line here, positions, line offsets, end offset) of one log read
+LogLines: TypeAlias = tuple[str, int, Sequence[int], Sequence[int], int]
 
 
 @frozen
@@ -46,30 +50,56 @@ class FeedIndex:
 
     @classmethod
     def from_logs(
-        cls, logs: Iterable[tuple[str, Sequence[int], Sequence[int], int]]
+        cls, logs: Iterable[LogLines], *, after: int = 0
     ) -> tuple[FeedIndex, list[FeedEntry]]:
-        """The index of whole logs, given as (stream, positions of its lines 1..n, their offsets,
-        end offset), and the
+        """The index of logs given as (stream, seq of the first line, positions of its lines,
+        their offsets, end offset), from after position `after`, and the
         entries left out because another event holds their position (logs mixed from two data
         dirs): the first keeps its place in the feed.
 
         Built column by column, with no object per event, as it runs over every event at start.
         """
+        return cls()._extend(logs, after)
+
+    @classmethod
+    def resumed(
+        cls, columns: Mapping[str, bytes], position: int, logs: Iterable[LogLines]
+    ) -> tuple[FeedIndex, list[FeedEntry]]:
+        """A snapshot's index (everything up to `position`) and what `logs` add after it."""
         index = cls()
+        for name in ("_positions", "_stream_ids", "_seqs", "_offsets", "_lengths"):
+            getattr(index, name).frombytes(columns[name])
+        for stream in columns["_streams"].decode().split("\n") if columns["_streams"] else []:
+            index._stream_id(stream)
+        return index._extend(logs, position)
+
+    def columns(self) -> dict[str, bytes]:
+        out = {
+            name: getattr(self, name).tobytes()
+            for name in ("_positions", "_stream_ids", "_seqs", "_offsets", "_lengths")
+        }
+        out["_streams"] = "\n".join(self._streams).encode()
+        return out
+
+    def _extend(self, logs: Iterable[LogLines], after: int) -> tuple[FeedIndex, list[FeedEntry]]:
+        index = self
         positions, stream_ids, seqs = array("q"), array("i"), array("q")
         offsets, lengths = array("q"), array("i")
-        for stream, stream_positions, starts, end in logs:
+        for stream, first_seq, stream_positions, starts, end in logs:
             stream_id = index._stream_id(stream)
             ends = [*starts[1:], end]
             positions.extend(stream_positions)
-            seqs.extend(range(1, len(stream_positions) + 1))  # a log's seqs are its line numbers
+            # A log's seqs are its line numbers.
+            seqs.extend(range(first_seq, first_seq + len(stream_positions)))
             stream_ids.extend([stream_id] * len(stream_positions))
             offsets.extend(starts)
             lengths.extend(e - s for s, e in zip(starts, ends, strict=False))
         clashes: list[FeedEntry] = []
-        last = 0
+        last = index.last_position
         for i in sorted(range(len(positions)), key=positions.__getitem__):
             entry = (positions[i], stream_ids[i], seqs[i], offsets[i], lengths[i])
+            if entry[0] <= after:
+                continue  # the snapshot's index already holds it
             if entry[0] <= last:
                 clashes.append(FeedEntry(entry[0], index._streams[entry[1]], *entry[2:]))
                 continue

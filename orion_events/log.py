@@ -13,23 +13,26 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import hashlib
 import logging
 import os
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiofiles
+import attrs
 from attrs import define, frozen
 
 from orion_events.codec import GENESIS, Damage, Scan, decode, encode_batch, scan
 from orion_events.errors import DataDirLocked, SessionReadOnly, StorageUnavailable, VersionConflict
 from orion_events.events import Recorded
 from orion_events.feed import FeedEntry, FeedIndex
+from orion_events.snapshot import StreamMark
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +58,30 @@ class LoadedStream:
     records: list[Recorded]
     damage: Damage | None  # damage in the middle: the stream is read-only
     cut_tail: Damage | None  # a torn or bad last line that was cut off and quarantined
+    resumed_after: int = 0  # records follow this seq, which a snapshot covers (0: whole log)
+
+
+@frozen
+class Resume:
+    """What a snapshot covers: each log's mark, the feed index then, and its last position."""
+
+    marks: Mapping[str, StreamMark]
+    feed: Mapping[str, bytes]
+    position: int
 
 
 class EventLog(Protocol):
     """What the store needs from a log; a database-backed log implements the same."""
 
-    async def open(self, each: Callable[[LoadedStream], None] | None = None) -> list[LoadedStream]:
+    async def open(
+        self, each: Callable[[LoadedStream], None] | None = None, resume: Resume | None = None
+    ) -> list[LoadedStream]:
         """Take ownership of the log, repair torn tails, and hand over every stream's events.
 
         With `each`, every stream goes to it as soon as it is read (perhaps on another thread)
         and is not kept, so a start-up can fold and drop events log by log; without, all are
-        returned.
+        returned. With `resume` (a snapshot's marks), logs that still extend their mark are
+        read only past it; if any does not, every log is read whole.
         """
         ...
 
@@ -100,6 +116,23 @@ class EventLog(Protocol):
         """Finish in-flight appends and release the log."""
         ...
 
+    @property
+    def snapshot_dir(self) -> Path | None:
+        """Where snapshots of the views live beside this log; None: this log takes none."""
+        ...
+
+    def marks(self) -> Mapping[str, StreamMark]:
+        """Where each healthy log ends for readers now (what a snapshot covers)."""
+        ...
+
+    def feed_columns(self) -> Mapping[str, bytes]:
+        """The global feed index as it stands, for a snapshot."""
+        ...
+
+
+def _new_digest() -> Any:
+    return hashlib.blake2b(digest_size=16)
+
 
 @define(eq=False)  # identity: one object per open log
 class _StreamFile:
@@ -113,6 +146,10 @@ class _StreamFile:
     fd: int | None = None
     damage: Damage | None = None
     failed: str | None = None  # fsync failed: the page cache is untrusted until restart
+    # Where readers (and snapshots) see it end: updated on the event loop as appends publish.
+    mark: StreamMark | None = None
+    # BLAKE2b of every durable byte, kept running by the commit thread for snapshot marks.
+    digest: Any = attrs.Factory(_new_digest)
 
 
 @define
@@ -190,13 +227,17 @@ class FileLog:
 
     # -- start-up ---------------------------------------------------------------------------
 
-    async def open(self, each: Callable[[LoadedStream], None] | None = None) -> list[LoadedStream]:
+    async def open(
+        self, each: Callable[[LoadedStream], None] | None = None, resume: Resume | None = None
+    ) -> list[LoadedStream]:
         loop = asyncio.get_running_loop()
-        loaded = await loop.run_in_executor(self._executor, self._open_sync, each)
+        loaded = await loop.run_in_executor(self._executor, self._open_sync, each, resume)
         self._committer = asyncio.create_task(self._commit_loop(), name="orion-committer")
         return loaded
 
-    def _open_sync(self, each: Callable[[LoadedStream], None] | None) -> list[LoadedStream]:
+    def _open_sync(
+        self, each: Callable[[LoadedStream], None] | None, resume: Resume | None
+    ) -> list[LoadedStream]:
         self.sessions_dir.mkdir(parents=True, exist_ok=True)
         self._lock()
         streams = [s for s in TOP_LEVEL_STREAMS if self.path_of(s).exists()]
@@ -205,17 +246,33 @@ class FileLog:
                 streams.append(path.stem)
             else:
                 log.warning("ignoring %s: not a session log", path)
+        marks: Mapping[str, StreamMark] = {}
+        digests: dict[str, Any] = {}
+        if resume is not None:
+            problem, digests = self._check_marks(resume.marks, set(streams))
+            if problem is None:
+                marks = resume.marks
+            else:
+                log.warning("not using the snapshot: %s; replaying every log", problem)
         loaded: list[LoadedStream] = []
         logs = []
         for stream in streams:
-            stream_load, offsets = self._load_file(stream, self.path_of(stream))
+            stream_load, offsets = self._load_file(
+                stream, self.path_of(stream), marks.get(stream), digests.get(stream)
+            )
             if each is None:
                 loaded.append(stream_load)
             else:
                 each(stream_load)
             positions = [r.position for r in stream_load.records]
-            logs.append((stream, positions, offsets, self._files[stream].length))
-        self._feed, clashes = FeedIndex.from_logs(logs)
+            first = stream_load.resumed_after + 1
+            logs.append((stream, first, positions, offsets, self._files[stream].length))
+        if marks and resume is not None:
+            # The snapshot's index holds every event up to its position; what the logs add
+            # since (tails, new logs) comes after it.
+            self._feed, clashes = FeedIndex.resumed(resume.feed, resume.position, logs)
+        else:
+            self._feed, clashes = FeedIndex.from_logs(logs)
         if clashes:
             log.warning(
                 "%d events share a global position with another (first: %s seq %d at %d); "
@@ -228,24 +285,65 @@ class FileLog:
         self._next_position = self._feed.last_position + 1
         return loaded
 
+    def _check_marks(
+        self, marks: Mapping[str, StreamMark], streams: set[str]
+    ) -> tuple[str | None, dict[str, Any]]:
+        """Why the logs no longer extend what a snapshot saw (None when every one does), and
+        the running digest of each marked log's prefix, to go on with."""
+        digests: dict[str, Any] = {}
+        for stream, mark in marks.items():
+            if stream not in streams:
+                return f"{stream} has no log any more", {}
+            path = self.path_of(stream)
+            digest = _new_digest()
+            try:
+                with open(path, "rb") as f:
+                    prefix = f.read(mark.length)
+            except OSError as exc:
+                return f"{path}: {exc}", {}
+            digest.update(prefix)
+            if len(prefix) < mark.length or digest.hexdigest() != mark.digest:
+                return f"{path} changed before seq {mark.seq}", {}
+            digests[stream] = digest
+        return None, digests
+
     def _lock(self) -> None:
         self._lock_fd = lock_data_dir(self.data_dir)
 
-    def _load_file(self, stream: str, path: Path) -> tuple[LoadedStream, list[int]]:
-        data = path.read_bytes()
-        result = scan(data, stream)
-        file = _StreamFile(stream, path, len(result.records), result.last_hash, result.good_length)
+    def _load_file(
+        self, stream: str, path: Path, mark: StreamMark | None, digest: Any = None
+    ) -> tuple[LoadedStream, list[int]]:
+        """Read and check one log, or only what follows `mark` when a snapshot covers the rest."""
+        base, seq, last_hash, last_line = 0, 0, GENESIS, -1
+        if mark is not None:
+            base, seq, last_hash, last_line = mark.length, mark.seq, mark.last_hash, mark.last_line
+        with open(path, "rb") as f:
+            f.seek(base)
+            data = f.read()
+        result = scan(data, stream, first_seq=seq + 1, prev=last_hash, base=base)
+        seq += len(result.records)
+        file = _StreamFile(stream, path, seq, result.last_hash, result.good_length)
+        if digest is not None:
+            file.digest = digest
+        file.digest.update(memoryview(data)[: result.good_length - base])
+        if result.records:
+            last_line = result.offsets[-1]
+        if seq:
+            file.mark = StreamMark(
+                seq, result.good_length, result.last_hash, last_line, file.digest.hexdigest()
+            )
         cut_tail = None
         if result.damage is not None and result.damage.is_torn_tail:
-            self._cut_tail(file, data, result)
+            self._cut_tail(file, data[result.good_length - base :], result)
             cut_tail = result.damage
         elif result.damage is not None:
             file.damage = result.damage
             log.error("%s is damaged at %s: served read-only", path, result.damage.describe())
         self._files[stream] = file
-        return LoadedStream(stream, result.records, file.damage, cut_tail), result.offsets
+        resumed = 0 if mark is None else mark.seq
+        return LoadedStream(stream, result.records, file.damage, cut_tail, resumed), result.offsets
 
-    def _cut_tail(self, file: _StreamFile, data: bytes, result: Scan) -> None:
+    def _cut_tail(self, file: _StreamFile, tail: bytes, result: Scan) -> None:
         """Keep a torn or failing last line aside in quarantine/, then cut it from the log.
 
         It was never acknowledged: an append is answered only after its fsync, and a crash before
@@ -258,7 +356,7 @@ class FileLog:
             self.quarantine_dir / f"{file.stream}.line{result.damage.line}.{stamp}.tail"
         )
         with open(kept, "xb") as out:
-            out.write(data[result.good_length :])
+            out.write(tail)
             out.flush()
             os.fsync(out.fileno())
         self._io.fsync_dir(self.quarantine_dir)
@@ -268,7 +366,7 @@ class FileLog:
         log.warning(
             "%s: cut %d bytes at %s; kept in %s",
             file.path,
-            len(data) - result.good_length,
+            len(tail),
             result.damage.describe(),
             kept,
         )
@@ -366,6 +464,7 @@ class FileLog:
                 for pending in entries:
                     pending.offset = file.length
                     file.length += len(pending.data)
+                    file.digest.update(pending.data)
                 file.seq, file.last_hash = entries[-1].records[-1].seq, entries[-1].last_hash
         return errors
 
@@ -434,11 +533,31 @@ class FileLog:
             self._feed.add(
                 FeedEntry(recorded.position, recorded.stream, recorded.seq, offset, len(line))
             )
+            last_line = offset
             offset += len(line)
             self._recent[recorded.position] = recorded
             self._recent_order.append(recorded.position)
         while len(self._recent_order) > RECENT_EVENTS:
             del self._recent[self._recent_order.popleft()]
+        last, file = pending.records[-1], pending.file
+        file.mark = StreamMark(
+            last.seq, offset, pending.last_hash, last_line, file.digest.hexdigest()
+        )
+
+    def marks(self) -> dict[str, StreamMark]:
+        """Where each healthy log ends for readers: what a snapshot taken now covers."""
+        return {
+            stream: file.mark
+            for stream, file in self._files.items()
+            if file.mark is not None and file.damage is None and file.failed is None
+        }
+
+    def feed_columns(self) -> dict[str, bytes]:
+        return self._feed.columns()
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.data_dir / "snapshots"
 
     def _announce(self) -> None:
         self._advanced.set()

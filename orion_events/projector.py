@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -32,6 +33,11 @@ AUTO_TITLE_LENGTH = 50
 def auto_title(content: str) -> str:
     """The title a first user message gives its session: whitespace collapsed, at most 50 chars."""
     return " ".join(content.split())[:AUTO_TITLE_LENGTH]
+
+
+def intern(value: str | None) -> str | None:
+    """Roles, agents and models repeat across millions of messages: keep one copy of each."""
+    return None if value is None else sys.intern(value)
 
 
 def message_from_data(data: Mapping[str, Any]) -> MessageView:
@@ -171,9 +177,11 @@ def apply_session(view: SessionView | None, recorded: Recorded) -> SessionView:
     return draft.view()
 
 
-def replay_session(records: Iterable[Recorded]) -> SessionView | None:
-    """Fold a whole session log, in order, into its view (None for an empty log)."""
-    draft: _Draft | None = None
+def replay_session(
+    records: Iterable[Recorded], start: SessionView | None = None
+) -> SessionView | None:
+    """Fold a session's events, in order, onto `start` (None: from its first event)."""
+    draft = None if start is None else _Draft(start)
     for recorded in records:
         if draft is None:
             draft = _Draft(_first_view(recorded))
@@ -194,8 +202,8 @@ def apply_settings(view: SettingsView, recorded: Recorded) -> SettingsView:
     return evolve(view, version=recorded.seq, updated_at=recorded.at)
 
 
-def replay_settings(records: Iterable[Recorded]) -> SettingsView:
-    view = SettingsView()
+def replay_settings(records: Iterable[Recorded], start: SettingsView | None = None) -> SettingsView:
+    view = SettingsView() if start is None else start
     for recorded in records:
         view = apply_settings(view, recorded)
     return view

@@ -69,6 +69,13 @@ def _remove_files(log: FileLog, session_id: str) -> tuple[Path, ...]:
     removed = [log.path_of(session_id)]
     removed[0].unlink()
     fsync_dir(log.sessions_dir)
+    # Snapshots hold the session's text too; they are derived, so the next start rebuilds one.
+    snapshots = log.snapshot_dir
+    if snapshots.is_dir():
+        for path in sorted(snapshots.iterdir()):
+            path.unlink()
+            removed.append(path)
+        fsync_dir(snapshots)
     if log.quarantine_dir.is_dir():
         # The id is a validated UUID, so it holds no glob metacharacters.
         kept = sorted(log.quarantine_dir.glob(f"{session_id}.*"))

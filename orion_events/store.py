@@ -20,12 +20,13 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import orjson
 from attrs import frozen
 
-from orion_events import validation
+from orion_events import snapshot, validation
 from orion_events.errors import (
     InvalidInput,
     OrionError,
@@ -55,6 +56,7 @@ from orion_events.log import (
     SETTINGS_STREAM,
     EventLog,
     LoadedStream,
+    Resume,
     is_session_id,
 )
 from orion_events.projector import (
@@ -92,6 +94,7 @@ class LoadReport:
     seconds: float
     cut_tails: dict[str, str]
     damaged: dict[str, str]
+    from_snapshot: bool = False  # views came from a snapshot and only the logs' tails were read
 
 
 @frozen
@@ -147,6 +150,8 @@ class Store:
         *,
         clock: Callable[[], str] = utc_now,
         ids: Callable[[], str] = new_id,
+        snapshot_interval: float = 60.0,
+        snapshot_events: int = 10_000,
     ) -> None:
         self._log = log
         self._clock = clock
@@ -164,6 +169,10 @@ class Store:
         self._search_backlog: list[Recorded] | None = []
         self._search_ready = asyncio.Event()
         self._indexer: asyncio.Task[None] | None = None
+        self._snapshotter: asyncio.Task[None] | None = None
+        self._snapshot_position = 0  # the last position the newest snapshot covers
+        self._snapshot_interval = snapshot_interval
+        self._snapshot_events = snapshot_events
         self._events = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -183,48 +192,117 @@ class Store:
         started = time.perf_counter()
         cut_tails: dict[str, str] = {}
         events = 0
+        directory = self._log.snapshot_dir
+        found = await asyncio.to_thread(snapshot.read, directory) if directory else None
+        resume: Resume | None = None
+        base: dict[str, SessionView] = {}
+        keys: dict[tuple[str, str], tuple[str, int, str]] = {}
+        if found is not None:
+            resume = Resume(found.marks, found.feed, found.position)
+            base = {view.id: view for view in found.sessions}
+        resumed = False
 
         def fold(stream: LoadedStream) -> None:
             # On the log's loader thread while nothing else touches the store: each log is
             # folded into its view as soon as it is read, and its events are then dropped.
-            nonlocal events
-            events += len(stream.records)
+            nonlocal events, resumed
+            events += len(stream.records) + stream.resumed_after
+            if stream.resumed_after:
+                resumed = True
             if stream.cut_tail is not None:
                 cut_tails[stream.stream] = stream.cut_tail.describe()
             if stream.damage is not None:
                 self._read_only[stream.stream] = stream.damage.describe()
-            self._remember_keys(stream.records)
+            self._remember_keys(stream.records, keys)
             if stream.stream == SETTINGS_STREAM:
-                self._settings = replay_settings(stream.records)
+                start = found.settings if found and stream.resumed_after else SettingsView()
+                self._settings = replay_settings(stream.records, start)
                 return
             if stream.stream == OPERATIONS_STREAM:
                 return
             try:
-                view = replay_session(stream.records)
+                view = replay_session(
+                    stream.records, base[stream.stream] if stream.resumed_after else None
+                )
             except OrionError as exc:
                 self._read_only[stream.stream] = exc.message
                 return
             if view is not None:
                 self._sessions[stream.stream] = view
 
-        await self._log.open(fold)
+        await self._log.open(fold, resume)
+        # Keys from the snapshot stand only if the logs still extend it.
+        self._keys = {**found.keys, **keys} if found is not None and resumed else keys
         self._events = events
+        self._snapshot_position = self._log.last_position if resumed else 0
         self._indexer = asyncio.create_task(self._build_search(list(self._sessions.values())))
+        self._snapshotter = asyncio.create_task(self._snapshot_now_and_then())
         return LoadReport(
             sessions=sum(1 for v in self._sessions.values() if not v.deleted),
             events=events,
             seconds=time.perf_counter() - started,
             cut_tails=cut_tails,
             damaged=dict(self._read_only),
+            from_snapshot=resumed,
         )
 
     async def close(self) -> None:
-        """Let queued commands finish, then close the log."""
+        """Let queued commands finish, snapshot what changed, then close the log."""
         if self._indexer is not None:
             self._indexer.cancel()
+        if self._snapshotter is not None:
+            self._snapshotter.cancel()
         while self._writers:
             await asyncio.gather(*self._writers, return_exceptions=True)
+        if self._log.last_position > self._snapshot_position:
+            try:
+                await self.write_snapshot()
+            except OSError as exc:  # derived data: a failed snapshot costs a slower start only
+                log.warning("could not write a snapshot: %s", exc)
         await self._log.close()
+
+    async def write_snapshot(self) -> Path | None:
+        """Snapshot the views as they stand: every view whose log has nothing in flight.
+
+        Taken in one step on the event loop (views, marks and the feed index agree), written on
+        a thread. A session with a write in flight is left out, and replayed in full next time.
+        """
+        directory = self._log.snapshot_dir
+        if directory is None:
+            return None
+        marks = dict(self._log.marks())
+        sessions = []
+        for stream, mark in list(marks.items()):
+            view = self._sessions.get(stream)
+            current = self._settings.version if stream == SETTINGS_STREAM else None
+            if stream in (SETTINGS_STREAM, OPERATIONS_STREAM):
+                if current is not None and current != mark.seq:
+                    del marks[stream]
+            elif view is None or view.version != mark.seq or stream in self._read_only:
+                del marks[stream]
+            else:
+                sessions.append(view)
+        taken = snapshot.Snapshot(
+            position=self._log.last_position,
+            marks=marks,
+            sessions=sessions,
+            settings=self._settings,
+            keys=dict(self._keys),
+            feed=self._log.feed_columns(),
+        )
+        path = await asyncio.to_thread(snapshot.write, directory, taken)
+        self._snapshot_position = taken.position
+        return path
+
+    async def _snapshot_now_and_then(self) -> None:
+        """Snapshot in the background once enough has been written since the last one."""
+        while True:
+            await asyncio.sleep(self._snapshot_interval)
+            if self._log.last_position - self._snapshot_position >= self._snapshot_events:
+                try:
+                    await self.write_snapshot()
+                except OSError as exc:
+                    log.warning("could not write a snapshot: %s", exc)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -275,8 +353,11 @@ class Store:
         if version is not None:
             records = records[:version]
         if as_of is not None:
+            # The log's order is the truth, not its clocks (which may have stepped back): the
+            # state as of an instant is the longest prefix written by then.
             instant = parse_timestamp(as_of, field="as_of")
-            records = [r for r in records if r.at <= instant]
+            end = next((i for i, r in enumerate(records) if r.at > instant), len(records))
+            records = records[:end]
         view = replay_session(records)
         if view is None or view.deleted:
             raise SessionNotFound(f"session {session_id} did not exist then")
@@ -351,9 +432,13 @@ class Store:
         message_id: Any = None,
         version: Any = None,
         title: Any = None,
+        expected_version: int | None = None,
         idempotency_key: str | None = None,
     ) -> SessionView:
-        """A new session holding the messages up to `message_id` (inclusive) or `version`."""
+        """A new session holding the messages up to `message_id` (inclusive) or `version`.
+
+        `expected_version` (If-Match) is the source's: fork only what the client has seen.
+        """
         if message_id is not None and version is not None:
             raise InvalidInput("give message_id or version, not both", field="version")
         if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
@@ -362,6 +447,10 @@ class Store:
             raise InvalidInput("message_id must be a string", field="message_id")
         new_title = None if title is None else validation.title(title)
         source = self.session(session_id)
+        if expected_version is not None and expected_version != source.version:
+            raise PreconditionFailed(
+                f"session {session_id} is at version {source.version}, not {expected_version}"
+            )
         if version is not None:
             source = await self.session_at(session_id, version=version)
         messages = list(source.messages)
@@ -558,13 +647,15 @@ class Store:
 
     # -- idempotency --------------------------------------------------------------------------
 
-    def _remember_keys(self, records: Sequence[Recorded]) -> None:
+    def _remember_keys(
+        self, records: Sequence[Recorded], into: dict[tuple[str, str], tuple[str, int, str]]
+    ) -> None:
         for recorded in records:
             if recorded.meta and "idempotency_key" in recorded.meta:
                 new = isinstance(recorded.event, SessionCreated | SessionForked)
                 scope = NEW_SESSIONS if new else recorded.stream
                 entry = (recorded.stream, recorded.seq, recorded.meta.get("request", ""))
-                self._keys[scope, recorded.meta["idempotency_key"]] = entry
+                into[scope, recorded.meta["idempotency_key"]] = entry
 
     def _replay_for(self, key: IdempotencyKey) -> _Replay | None:
         found = self._keys.get((key.scope, key.key))
@@ -691,7 +782,10 @@ def parse_timestamp(value: str, *, field: str) -> str:
         raise InvalidInput(f"{field} must be an RFC 3339 timestamp", field=field) from None
     if instant.tzinfo is None:
         raise InvalidInput(f"{field} must say its time zone (Z or ±hh:mm)", field=field)
-    return instant.astimezone(UTC).strftime(_TIMESTAMP)
+    try:
+        return instant.astimezone(UTC).strftime(_TIMESTAMP)
+    except OverflowError:
+        raise InvalidInput(f"{field} is outside the years 1 to 9999 in UTC", field=field) from None
 
 
 def _encode_cursor(view: SessionView) -> str:

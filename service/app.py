@@ -23,11 +23,12 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     store = Store(FileLog(config.data_dir))
     report = await store.open()
     log.info(
-        "loaded %d sessions, %d events from %s in %.3f s",
+        "loaded %d sessions, %d events from %s in %.3f s%s",
         report.sessions,
         report.events,
         config.data_dir,
         report.seconds,
+        " (from a snapshot and the logs' tails)" if report.from_snapshot else "",
     )
     for stream, what in report.cut_tails.items():
         log.warning("recovered %s: cut a torn last line (%s)", stream, what)

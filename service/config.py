@@ -31,7 +31,7 @@ class Config:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Config:
         port = environ.get("ORION_PORT", str(DEFAULT_PORT))
-        if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        if not (port.isascii() and port.isdigit() and len(port) <= 5) or not 0 < int(port) < 65536:
             raise ConfigError(f"ORION_PORT must be a port number, not {port!r}")
         origins = environ.get("ORION_CORS_ORIGINS", "")
         return cls(

@@ -52,6 +52,14 @@ def session_id_of(request: web.Request, name: str = "session_id") -> str:
     return value
 
 
+MAX_DIGITS = 18  # every count here fits; longer strings are refused before int() sees them
+
+
+def is_count(raw: str) -> bool:
+    """A non-negative decimal integer of plain ASCII digits (not '²', not 5,000 digits)."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= MAX_DIGITS
+
+
 def int_param(
     request: web.Request, name: str, *, default: int | None, low: int, high: int
 ) -> int | None:
@@ -59,7 +67,7 @@ def int_param(
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+    if not is_count(raw) or not low <= int(raw) <= high:
         raise InvalidInput(f"{name} must be an integer from {low} to {high}", field=name)
     return int(raw)
 
@@ -132,6 +140,6 @@ def expected_version(request: web.Request) -> int | None:
     if header is None or header.strip() == "*":
         return None
     tag = header.split(",")[0].strip().removeprefix("W/")
-    if len(tag) >= 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isascii() and tag[1:-1].isdigit():
+    if len(tag) >= 2 and tag[0] == tag[-1] == '"' and is_count(tag[1:-1]):
         return int(tag[1:-1])
     return -1

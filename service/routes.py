@@ -116,6 +116,7 @@ async def fork_session(request: web.Request) -> web.Response:
         message_id=body.get("message_id"),
         version=body.get("version"),
         title=body.get("title"),
+        expected_version=expected_version(request),
         idempotency_key=_idempotency_key(request),
     )
     return _created(view)

@@ -13,7 +13,7 @@ from aiohttp import web
 from orion_events.errors import InvalidInput
 from orion_events.events import Recorded
 from service.keys import CONFIG, SHUTTING_DOWN, STORE
-from service.payloads import event_json, session_id_of
+from service.payloads import event_json, is_count, session_id_of
 
 PAGE = 500
 
@@ -23,7 +23,7 @@ def _last_event_id(request: web.Request) -> int | None:
     raw = request.headers.get("Last-Event-ID", request.query.get("after"))
     if raw is None or raw == "":
         return None
-    if not (raw.isascii() and raw.isdigit()):
+    if not is_count(raw):
         raise InvalidInput("Last-Event-ID must be a non-negative integer", field="Last-Event-ID")
     return int(raw)
 

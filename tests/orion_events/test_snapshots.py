@@ -1,0 +1,163 @@
+"""Snapshots: a start from one serves exactly what a full replay serves; they are derived,
+checked against the logs before use, and safe to lose."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from orion_events.log import FileLog
+from orion_events.purge import purge
+from orion_events.store import Store
+from service.payloads import event_json, session_json, settings_json
+from tests.orion_events.support import open_store, open_with_report
+
+
+async def _state(store: Store) -> dict[str, Any]:
+    """Everything a client can read, including deleted sessions' views and the whole feed."""
+    sessions = {sid: session_json(v) | {"deleted": v.deleted} for sid, v in store._sessions.items()}
+    feed = [event_json(r) for r in await store.feed(0, 1_000_000)]
+    return {
+        "sessions": sessions,
+        "settings": settings_json(store.settings),
+        "feed": feed,
+        "keys": dict(store._keys),
+        "health": store.health() | {"search": None},
+    }
+
+
+async def _write_history(store: Store, tag: str) -> list[str]:
+    ids = []
+    for i in range(4):
+        view = await store.create_session(title=None if i % 2 else f"{tag} {i}")
+        ids.append(view.id)
+        for n in range(5):
+            await store.add_message(
+                view.id, role="user", content=f"{tag} {i} {n}", idempotency_key=f"{tag}-{i}-{n}"
+            )
+    await store.update_session(ids[0], title=f"{tag} renamed", metadata={"k": tag})
+    first = store.session(ids[1]).messages[0].id
+    await store.edit_message(ids[1], first, content=f"{tag} edited")
+    await store.delete_session(ids[2])
+    await store.fork_session(ids[3], version=3)
+    await store.change_settings({"theme": "light", "max_tokens": 100 + len(tag)})
+    return ids
+
+
+async def _full_replay_state(data_dir: Path) -> dict[str, Any]:
+    """The state a start without any snapshot gives (the snapshot is moved away meanwhile)."""
+    snapshot = data_dir / "snapshots" / "snapshot.json"
+    aside = data_dir.parent / "snapshot.aside"
+    snapshot.rename(aside)
+    store = await open_store(data_dir)
+    try:
+        return await _state(store)
+    finally:
+        store._snapshot_position = store._log.last_position  # write none at close
+        await store.close()
+        aside.rename(snapshot)
+
+
+async def test_a_start_from_a_snapshot_and_its_tails_equals_a_full_replay(data_dir: Path) -> None:
+    store = await open_store(data_dir)
+    await _write_history(store, "before")
+    await store.close()  # writes the snapshot
+    assert (data_dir / "snapshots" / "snapshot.json").is_file()
+
+    # More is written after the snapshot, and the next close is kept from snapshotting, so the
+    # next start must read these tails from the logs.
+    store = await open_store(data_dir)
+    await _write_history(store, "after")
+    store._snapshot_position = store._log.last_position
+    await store.close()
+
+    replayed = await _full_replay_state(data_dir)
+    store, report = await open_with_report(data_dir)
+    try:
+        assert report.from_snapshot
+        assert await _state(store) == replayed
+        # Search is rebuilt from the resumed views and finds words from before and after.
+        assert (await store.search("before renamed")).total == 1
+        assert (await store.search("after edited")).total == 1
+    finally:
+        await store.close()
+
+
+async def test_a_log_changed_before_its_mark_makes_the_snapshot_unused(data_dir: Path) -> None:
+    store = await open_store(data_dir)
+    ids = await _write_history(store, "x")
+    await store.close()
+    path = data_dir / "sessions" / f"{ids[0]}.jsonl"
+    data = bytearray(path.read_bytes())
+    data[data.index(b"x 0 1")] ^= 0x01  # line 3: well before the snapshot's mark
+    path.write_bytes(bytes(data))
+
+    store, report = await open_with_report(data_dir)
+    try:
+        assert not report.from_snapshot
+        # Replayed in full, so the damage is found and named, and the session is read-only.
+        assert ids[0] in store.health()["read_only_sessions"]
+        assert store.session(ids[0]).version == 2
+    finally:
+        await store.close()
+
+
+async def test_a_broken_or_missing_snapshot_costs_only_time(data_dir: Path) -> None:
+    store = await open_store(data_dir)
+    await _write_history(store, "y")
+    await store.close()
+    replayed = await _full_replay_state(data_dir)
+
+    snapshot = data_dir / "snapshots" / "snapshot.json"
+    snapshot.write_bytes(snapshot.read_bytes()[:1000])  # cut short: not JSON any more
+    store = await open_store(data_dir)
+    try:
+        assert await _state(store) == replayed
+    finally:
+        await store.close()  # writes a good one again
+
+    snapshot.unlink()
+    store = await open_store(data_dir)
+    try:
+        assert await _state(store) == replayed
+    finally:
+        await store.close()
+
+
+async def test_a_snapshot_leaves_out_a_session_with_a_write_in_flight(data_dir: Path) -> None:
+    store = await open_store(data_dir)
+    ids = await _write_history(store, "z")
+    # A write queued but not yet applied: the snapshot must not mark its log as covered.
+    task = asyncio.ensure_future(store.add_message(ids[0], role="user", content="in flight"))
+    await asyncio.sleep(0)
+    await store.write_snapshot()
+    await task
+    store._snapshot_position = store._log.last_position
+    await store.close()
+
+    replayed = await _full_replay_state(data_dir)
+    store = await open_store(data_dir)
+    try:
+        assert await _state(store) == replayed
+        assert store.session(ids[0]).messages[-1].content == "in flight"
+    finally:
+        await store.close()
+
+
+async def test_purge_deletes_snapshots_holding_the_purged_text(data_dir: Path) -> None:
+    store = await open_store(data_dir)
+    ids = await _write_history(store, "secret")
+    await store.close()
+    snapshot = data_dir / "snapshots" / "snapshot.json"
+    assert ids[0].encode() in snapshot.read_bytes()
+
+    await purge(data_dir, ids[0], by="test")
+    assert not snapshot.exists()
+    store = Store(FileLog(data_dir))
+    await store.open()
+    try:
+        assert ids[0] not in store._sessions
+        assert ids[1] in store._sessions
+    finally:
+        await store.close()
