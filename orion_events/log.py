@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiofiles
+import aiofiles.os
 import attrs
 from attrs import define, frozen
 
@@ -522,8 +522,9 @@ class FileLog:
         if file is None:
             return []
         length = file.length  # never read past what is durable, even mid-commit
-        async with aiofiles.open(file.path, "rb") as f:
-            data = await f.read(length)
+        # Open, read and close in one call on a worker thread: a reader cancelled meanwhile
+        # (a client gone, a shutdown) cannot leave the file open.
+        data = await _read_prefix(file.path, length)
         return scan(data, stream).records
 
     def _publish(self, pending: _Pending) -> None:
@@ -635,6 +636,14 @@ def lock_data_dir(data_dir: Path) -> int:
             "stop it first or choose another --data-dir"
         ) from None
     return fd
+
+
+def _read_prefix_sync(path: Path, length: int) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(length)
+
+
+_read_prefix = aiofiles.os.wrap(_read_prefix_sync)
 
 
 def unique_path(path: Path) -> Path:

@@ -64,6 +64,7 @@ def _first_view(recorded: Recorded) -> SessionView:
             metadata=dict(event.metadata),
         )
     if isinstance(event, SessionForked):
+        messages = MessageList([message_from_data(m) for m in event.messages])
         return SessionView(
             id=recorded.stream,
             created_at=recorded.at,
@@ -72,8 +73,9 @@ def _first_view(recorded: Recorded) -> SessionView:
             title=event.title,
             title_source=event.title_source,  # type: ignore[arg-type]
             metadata=dict(event.metadata),
-            messages=MessageList([message_from_data(m) for m in event.messages]),
+            messages=messages,
             forked_from=(event.source_session, event.source_version),
+            message_count=len(messages),
         )
     raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: {event.kind} before session_created")
 
@@ -86,6 +88,7 @@ class _Draft:
     """
 
     __slots__ = (
+        "count",
         "created_at",
         "deleted",
         "forked_from",
@@ -102,11 +105,13 @@ class _Draft:
         self.id, self.created_at, self.forked_from = view.id, view.created_at, view.forked_from
         self.updated_at, self.version, self.deleted = view.updated_at, view.version, view.deleted
         self.title, self.title_source = view.title, view.title_source
-        self.metadata, self.messages = view.metadata, view.messages
+        self.metadata, self.messages, self.count = view.metadata, view.messages, view.message_count
 
     def apply(self, recorded: Recorded) -> None:
+        """One more event. A cold draft (no messages) keeps only its summary current."""
         event = recorded.event
         self.version, self.updated_at = recorded.seq, recorded.at
+        messages = self.messages
         match event:
             case MessageAdded():
                 message = MessageView(
@@ -117,25 +122,31 @@ class _Draft:
                     event.agent,
                     event.model,
                 )
-                self.messages = self.messages.appended(message)
+                self.count += 1
+                if messages is not None:
+                    self.messages = messages.appended(message)
                 if self.title_source == "default" and event.role == "user":
                     auto = auto_title(event.content)
                     if auto:
                         self.title, self.title_source = auto, "auto"
             case MessageEdited():
-                index = self._message_index(recorded, event.message_id)
-                edited = attrs.evolve(self.messages[index], content=event.content)
-                self.messages = self.messages.replaced(index, edited)
+                if messages is not None:
+                    index = self._message_index(messages, recorded, event.message_id)
+                    edited = attrs.evolve(messages[index], content=event.content)
+                    self.messages = messages.replaced(index, edited)
             case MessageDeleted():
-                self.messages = self.messages.removed(
-                    self._message_index(recorded, event.message_id)
-                )
+                self.count -= 1
+                if messages is not None:
+                    index = self._message_index(messages, recorded, event.message_id)
+                    self.messages = messages.removed(index)
             case SessionRenamed():
                 self.title, self.title_source = event.title, "client"
             case MetadataUpdated():
                 self.metadata = dict(event.metadata)
             case MessagesCleared():
-                self.messages = MessageList()
+                self.count = 0
+                if messages is not None:
+                    self.messages = MessageList()
             case SessionDeleted():
                 self.deleted = True
             case SessionRestored():
@@ -147,8 +158,9 @@ class _Draft:
                     f"{recorded.stream} seq {recorded.seq}: {event.kind} is no session event"
                 )
 
-    def _message_index(self, recorded: Recorded, message_id: str) -> int:
-        index = self.messages.index_of(message_id)
+    @staticmethod
+    def _message_index(messages: MessageList, recorded: Recorded, message_id: str) -> int:
+        index = messages.index_of(message_id)
         if index is None:
             raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: no message {message_id}")
         return index
@@ -165,6 +177,7 @@ class _Draft:
             self.messages,
             self.deleted,
             self.forked_from,
+            self.count,
         )
 
 

@@ -179,6 +179,8 @@ class SearchIndex:
 
     def add_view(self, view: SessionView) -> None:
         """Index a session as its view stands: builds the index from views, not from events."""
+        if view.messages is None:
+            raise ValueError(f"{view.id} is cold: load its messages before indexing it")
         if view.id in self._sessions:
             raise CorruptLog(f"{view.id}: indexed twice")
         session = _Session(view.id, view.title_source, deleted=view.deleted)

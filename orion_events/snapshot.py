@@ -28,7 +28,7 @@ from orion_events.views import MessageList, MessageView, SessionView, SettingsVi
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: cold sessions (summary only) and message counts
 FILE_NAME = "snapshot.json"
 
 
@@ -54,7 +54,12 @@ class Snapshot:
 
 
 def _session_row(view: SessionView) -> list[Any]:
-    messages = [[m.id, m.role, m.content, m.timestamp, m.agent, m.model] for m in view.messages]
+    # A cold session is kept as its summary alone: its messages stay in its log.
+    messages = (
+        None
+        if view.messages is None
+        else [[m.id, m.role, m.content, m.timestamp, m.agent, m.model] for m in view.messages]
+    )
     return [
         view.id,
         view.created_at,
@@ -66,11 +71,14 @@ def _session_row(view: SessionView) -> list[Any]:
         view.deleted,
         view.forked_from,
         messages,
+        view.message_count,
     ]
 
 
 def _session_of(row: list[Any]) -> SessionView:
-    (sid, created, updated, version, title, source, metadata, deleted, forked, messages) = row
+    (sid, created, updated, version, title, source, metadata, deleted, forked, messages, count) = (
+        row
+    )
     return SessionView(
         sid,
         created,
@@ -79,7 +87,9 @@ def _session_of(row: list[Any]) -> SessionView:
         title,
         source,
         metadata,
-        MessageList(
+        None
+        if messages is None
+        else MessageList(
             [
                 MessageView(mid, sys.intern(role), content, at, intern(agent), intern(model))
                 for mid, role, content, at, agent, model in messages
@@ -87,6 +97,7 @@ def _session_of(row: list[Any]) -> SessionView:
         ),
         deleted,
         None if forked is None else (forked[0], forked[1]),
+        count,
     )
 
 

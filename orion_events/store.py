@@ -18,11 +18,13 @@ import hashlib
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeAlias
 
+import attrs
 import orjson
 from attrs import frozen
 
@@ -76,6 +78,7 @@ Decide: TypeAlias = Callable[[Any], Sequence[Event]]
 MAX_PAGE = 1000
 NEW_SESSIONS = ""  # the idempotency scope of requests that create a session
 _TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
+_MESSAGE_OVERHEAD = 300  # bytes of a MessageView, its id and timestamp strings, its list slot
 _INDEX_SLICE = 2000  # messages indexed between yields to the event loop while building
 
 
@@ -152,6 +155,7 @@ class Store:
         ids: Callable[[], str] = new_id,
         snapshot_interval: float = 60.0,
         snapshot_events: int = 10_000,
+        cache_bytes: int | None = None,
     ) -> None:
         self._log = log
         self._clock = clock
@@ -174,6 +178,11 @@ class Store:
         self._snapshot_interval = snapshot_interval
         self._snapshot_events = snapshot_events
         self._events = 0
+        # With a budget, only the recently used sessions keep their messages in memory: hot
+        # session -> (estimated bytes, message count), least recently used first.
+        self._cache_bytes = cache_bytes
+        self._hot: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._hot_bytes = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -228,6 +237,9 @@ class Store:
                 self._read_only[stream.stream] = exc.message
                 return
             if view is not None:
+                if self._cache_bytes is not None and view.messages is not None:
+                    # Under a budget every session starts cold; use makes them hot.
+                    view = attrs.evolve(view, messages=None)
                 self._sessions[stream.stream] = view
 
         await self._log.open(fold, resume)
@@ -312,6 +324,38 @@ class Store:
             raise SessionNotFound(f"no session {session_id}")
         return view
 
+    async def loaded(self, session_id: str) -> SessionView:
+        """A live session with its messages, read from its own log if it was cold."""
+        view = self.session(session_id)
+        while view.messages is None:
+            full = replay_session(await self._log.read(session_id))
+            current = self.session(session_id)
+            if full is not None and full.version == current.version:
+                self._install(session_id, full)
+                return full
+            view = current  # written meanwhile: the writer made it hot, or read again
+        self._touch(view)
+        return view
+
+    def _touch(self, view: SessionView) -> None:
+        """Note `view` as the most recently used hot session, and keep within the budget by
+        making the least recently used sessions cold (their summaries stay)."""
+        if self._cache_bytes is None or view.messages is None:
+            return
+        old_bytes, old_count = self._hot.pop(view.id, (0, -1))
+        if view.message_count == old_count + 1 and old_count >= 0:
+            size = old_bytes + _message_bytes(view.messages[-1].content)
+        else:
+            size = sum(_message_bytes(m.content) for m in view.messages)
+        self._hot[view.id] = (size, view.message_count)
+        self._hot_bytes += size - old_bytes
+        while self._hot_bytes > self._cache_bytes and len(self._hot) > 1:
+            coldest, (freed, _) = self._hot.popitem(last=False)
+            self._hot_bytes -= freed
+            current = self._sessions.get(coldest)
+            if current is not None and current.messages is not None:
+                self._sessions[coldest] = attrs.evolve(current, messages=None)
+
     def _known(self, session_id: str) -> SessionView:
         """A session that exists or existed: history stays readable after a delete."""
         view = self._sessions.get(session_id)
@@ -384,8 +428,13 @@ class Store:
         served meanwhile, then the events committed since, and keep current from then on."""
         indexed = 0
         for view in views:
+            if view.messages is None:  # cold: its messages as they were at start-up
+                records = await self._log.read(view.id)
+                replayed = replay_session(records[: view.version])
+                assert replayed is not None
+                view = replayed
             self._search.add_view(view)
-            indexed += len(view.messages) + 1
+            indexed += view.message_count + 1
             if indexed >= _INDEX_SLICE:
                 indexed = 0
                 await asyncio.sleep(0)
@@ -407,6 +456,11 @@ class Store:
             "events": self._events,
             "last_position": self._log.last_position,
             "search": "ready" if self._search_ready.is_set() else "building",
+            "cache": {
+                "budget_bytes": self._cache_bytes,
+                "hot_sessions": len(self._hot) if self._cache_bytes is not None else None,
+                "hot_bytes": self._hot_bytes if self._cache_bytes is not None else None,
+            },
             "read_only_sessions": sorted(problems),
             "problems": problems,
         }
@@ -446,13 +500,14 @@ class Store:
         if message_id is not None and not isinstance(message_id, str):
             raise InvalidInput("message_id must be a string", field="message_id")
         new_title = None if title is None else validation.title(title)
-        source = self.session(session_id)
+        source = await self.loaded(session_id)
         if expected_version is not None and expected_version != source.version:
             raise PreconditionFailed(
                 f"session {session_id} is at version {source.version}, not {expected_version}"
             )
         if version is not None:
             source = await self.session_at(session_id, version=version)
+        assert source.messages is not None
         messages = list(source.messages)
         if message_id is not None:
             index = source.messages.index_of(message_id)
@@ -627,6 +682,7 @@ class Store:
     ) -> None:
         self._check_live(session_id, view, expected_version)
         assert isinstance(view, SessionView)
+        assert view.messages is not None
         if view.messages.index_of(message_id) is None:
             raise SessionNotFound(f"no message {message_id} in session {session_id}")
 
@@ -678,6 +734,7 @@ class Store:
             self._settings = view
         elif view is not None:
             self._sessions[stream] = view
+            self._touch(view)
 
     async def _write_session(
         self, session_id: str, decide: Decide, key: IdempotencyKey | None = None
@@ -720,6 +777,11 @@ class Store:
 
     async def _write_batch(self, stream: str, batch: list[_Command]) -> None:
         view = self._view(stream)
+        if isinstance(view, SessionView) and view.messages is None:
+            # Cold: decide on the whole session. This writer alone appends to the stream, so
+            # its log holds exactly this view's events.
+            view = replay_session(await self._log.read(stream))
+            self._install(stream, view)
         records: list[Recorded] = []
         outcomes: list[tuple[_Command, BaseException | None, Any]] = []
         new_keys: list[tuple[str, str]] = []
@@ -772,6 +834,11 @@ class Store:
                 command.answer.set_exception(error)
             else:
                 command.answer.set_result(result)
+
+
+def _message_bytes(content: str) -> int:
+    """What a message costs in memory, roughly: its text plus the view, id and timestamp."""
+    return len(content) + _MESSAGE_OVERHEAD
 
 
 def parse_timestamp(value: str, *, field: str) -> str:

@@ -105,13 +105,16 @@ class SessionView:
     title: str = DEFAULT_TITLE
     title_source: TitleSource = "default"
     metadata: Metadata = field(factory=dict)
-    messages: MessageList = field(factory=MessageList)
+    # None while the session is cold: its summary is current, its messages are only in its log
+    # (a memory budget keeps the messages of the recently used sessions alone).
+    messages: MessageList | None = field(factory=MessageList)
     deleted: bool = False
     forked_from: tuple[str, int] | None = None  # (session id, version) this one was forked at
+    message_count: int = 0
 
     @property
-    def message_count(self) -> int:
-        return len(self.messages)
+    def cold(self) -> bool:
+        return self.messages is None
 
 
 @frozen

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    store = Store(FileLog(config.data_dir))
+    cache = None if config.cache_mb is None else config.cache_mb * 1024 * 1024
+    store = Store(FileLog(config.data_dir), cache_bytes=cache)
     report = await store.open()
     log.info(
         "loaded %d sessions, %d events from %s in %.3f s%s",

@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (env ORION_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env ORION_PORT, default 9000)")
     serve.add_argument("--data-dir", help="data directory (env ORION_DATA_DIR, default var)")
+    serve.add_argument(
+        "--cache-mb",
+        type=int,
+        help="memory for messages (env ORION_CACHE_MB); summaries of all sessions always stay, "
+        "the messages of the least recently used go back to their logs (default: no limit)",
+    )
     verify = commands.add_parser("verify", help="check every log line by line")
     verify.add_argument("--data-dir", help="data directory (env ORION_DATA_DIR, default var)")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -387,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             data_dir=args.data_dir,
+            cache_mb=getattr(args, "cache_mb", None),
         )
     except ConfigError as exc:
         print(f"orion-events: {exc}", file=sys.stderr)

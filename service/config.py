@@ -27,6 +27,7 @@ class Config:
     max_body: int = DEFAULT_MAX_BODY
     sse_heartbeat: float = 15.0  # seconds between comments on an idle live stream
     sse_max_lag: int = 10_000  # events a live reader may fall behind before it is let go
+    cache_mb: int | None = None  # memory for messages; None keeps every session's in memory
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Config:
@@ -34,16 +35,25 @@ class Config:
         if not (port.isascii() and port.isdigit() and len(port) <= 5) or not 0 < int(port) < 65536:
             raise ConfigError(f"ORION_PORT must be a port number, not {port!r}")
         origins = environ.get("ORION_CORS_ORIGINS", "")
+        cache = environ.get("ORION_CACHE_MB")
+        if cache is not None and not (cache.isascii() and cache.isdigit() and 0 < len(cache) <= 7):
+            raise ConfigError(f"ORION_CACHE_MB must be a number of megabytes, not {cache!r}")
         return cls(
             host=environ.get("ORION_HOST", DEFAULT_HOST),
             port=int(port),
             data_dir=Path(environ.get("ORION_DATA_DIR", DEFAULT_DATA_DIR)),
             api_token=environ.get("ORION_API_TOKEN") or None,
             cors_origins=tuple(o.strip() for o in origins.replace(",", " ").split() if o.strip()),
+            cache_mb=None if cache is None else int(cache),
         )
 
     def with_flags(
-        self, *, host: str | None = None, port: int | None = None, data_dir: str | None = None
+        self,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        data_dir: str | None = None,
+        cache_mb: int | None = None,
     ) -> Config:
         """Flags given on the command line win over the environment."""
         config = self
@@ -53,4 +63,6 @@ class Config:
             config = evolve(config, port=port)
         if data_dir is not None:
             config = evolve(config, data_dir=Path(data_dir))
+        if cache_mb is not None:
+            config = evolve(config, cache_mb=cache_mb)
         return config

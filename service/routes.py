@@ -74,7 +74,7 @@ async def get_session(request: web.Request) -> web.Response:
     as_of = request.query.get("as_of")
     store = _store(request)
     if version is None and as_of is None:
-        view = store.session(session_id)
+        view = await store.loaded(session_id)
     else:
         view = await store.session_at(session_id, version=version, as_of=as_of)
     return respond(session_json(view), headers=etag(view.version))
@@ -209,7 +209,7 @@ async def export_session(request: web.Request) -> web.Response:
     if kind not in {"json", "markdown"}:
         raise InvalidInput("format must be json or markdown", field="format")
     store = _store(request)
-    view = store.session(session_id)
+    view = await store.loaded(session_id)
     disposition = {"Content-Disposition": f'attachment; filename="{session_id}.{_SUFFIX[kind]}"'}
     if kind == "markdown":
         return web.Response(
