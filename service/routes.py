@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from orion_events.errors import InvalidInput
+from orion_events.search import tokenize
 from orion_events.store import MAX_PAGE, Store
 from orion_events.views import SETTINGS_KEYS
 from service import streams
@@ -241,7 +242,7 @@ async def reset_settings(request: web.Request) -> web.Response:
 async def search(request: web.Request) -> web.Response:
     """Sessions whose title or messages hold every word of `?q=`, best first."""
     query = request.query.get("q", "")
-    if not query.strip():
+    if not tokenize(query):
         raise InvalidInput("q must hold at least one word", field="q")
     limit = int_param(request, "limit", default=20, low=1, high=MAX_PAGE) or 1
     offset = int_param(request, "offset", default=0, low=0, high=1 << 62) or 0
