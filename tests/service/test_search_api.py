@@ -268,8 +268,11 @@ async def test_default_limit_is_20(client) -> None:
 # -- bad queries ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("params", [{}, {"q": ""}, {"q": "   "}, {"q": "\t\n"}])
+@pytest.mark.parametrize(
+    "params", [{}, {"q": ""}, {"q": "   "}, {"q": "\t\n"}, {"q": "!!! ?"}, {"q": "-- …"}]
+)
 async def test_missing_or_blank_q_is_422(client, params) -> None:
+    """No word to look for (punctuation is no word) is an invalid query, not an empty answer."""
     response = await client.get("/api/search", params=params)
     await expect_error(client, response, 422, field="q")
 
