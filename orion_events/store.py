@@ -14,11 +14,9 @@ import asyncio
 import base64
 import binascii
 import gc
-import hashlib
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +27,7 @@ import orjson
 from attrs import frozen
 
 from orion_events import snapshot, validation
+from orion_events.cache import MessageBudget
 from orion_events.errors import (
     InvalidInput,
     OrionError,
@@ -53,6 +52,13 @@ from orion_events.events import (
     SettingsChanged,
     SettingsReset,
 )
+from orion_events.idempotency import (
+    NEW_SESSIONS,
+    IdempotencyKey,
+    Keys,
+    earlier_answer,
+    keys_in,
+)
 from orion_events.log import (
     OPERATIONS_STREAM,
     SETTINGS_STREAM,
@@ -76,9 +82,7 @@ log = logging.getLogger(__name__)
 View: TypeAlias = SessionView | SettingsView | None
 Decide: TypeAlias = Callable[[Any], Sequence[Event]]
 MAX_PAGE = 1000
-NEW_SESSIONS = ""  # the idempotency scope of requests that create a session
 _TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
-_MESSAGE_OVERHEAD = 300  # bytes of a MessageView, its id and timestamp strings, its list slot
 _INDEX_SLICE = 2000  # messages indexed between yields to the event loop while building
 
 
@@ -104,31 +108,6 @@ class LoadReport:
 class Page:
     sessions: list[SessionView]
     next_cursor: str | None
-
-
-@frozen
-class IdempotencyKey:
-    """A client's retry key for one request, with a fingerprint of what that request asked."""
-
-    scope: str  # the session id, or NEW_SESSIONS for requests that create one
-    key: str
-    fingerprint: str
-
-    @classmethod
-    def of(cls, scope: str, key: str | None, *request: Any) -> IdempotencyKey | None:
-        if key is None:
-            return None
-        if not 1 <= len(key) <= 255 or not key.isascii() or not key.isprintable():
-            raise InvalidInput(
-                "Idempotency-Key must be 1 to 255 printable ASCII characters",
-                field="Idempotency-Key",
-            )
-        digest = hashlib.blake2b(orjson.dumps(request), digest_size=12).hexdigest()
-        return cls(scope, key, digest)
-
-    @property
-    def meta(self) -> dict[str, str]:
-        return {"idempotency_key": self.key, "request": self.fingerprint}
 
 
 @frozen
@@ -165,7 +144,7 @@ class Store:
         self._read_only: dict[str, str] = {}
         self._queues: dict[str, list[_Command]] = {}
         self._writers: set[asyncio.Task[None]] = set()
-        self._keys: dict[tuple[str, str], tuple[str, int, str]] = {}
+        self._keys: Keys = {}
         self._new_session_keys = asyncio.Lock()
         self._search = SearchIndex()
         # Until the index is built (in the background after start-up), committed events wait
@@ -178,11 +157,8 @@ class Store:
         self._snapshot_interval = snapshot_interval
         self._snapshot_events = snapshot_events
         self._events = 0
-        # With a budget, only the recently used sessions keep their messages in memory: hot
-        # session -> (estimated bytes, message count), least recently used first.
-        self._cache_bytes = cache_bytes
-        self._hot: OrderedDict[str, tuple[int, int]] = OrderedDict()
-        self._hot_bytes = 0
+        # With a budget, only the recently used sessions keep their messages in memory.
+        self._budget = None if cache_bytes is None else MessageBudget(cache_bytes)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -205,7 +181,7 @@ class Store:
         found = await asyncio.to_thread(snapshot.read, directory) if directory else None
         resume: Resume | None = None
         base: dict[str, SessionView] = {}
-        keys: dict[tuple[str, str], tuple[str, int, str]] = {}
+        keys: Keys = {}
         if found is not None:
             resume = Resume(found.marks, found.feed, found.position)
             base = {view.id: view for view in found.sessions}
@@ -222,7 +198,7 @@ class Store:
                 cut_tails[stream.stream] = stream.cut_tail.describe()
             if stream.damage is not None:
                 self._read_only[stream.stream] = stream.damage.describe()
-            self._remember_keys(stream.records, keys)
+            keys_in(stream.records, keys)
             if stream.stream == SETTINGS_STREAM:
                 start = found.settings if found and stream.resumed_after else SettingsView()
                 self._settings = replay_settings(stream.records, start)
@@ -237,7 +213,7 @@ class Store:
                 self._read_only[stream.stream] = exc.message
                 return
             if view is not None:
-                if self._cache_bytes is not None and view.messages is not None:
+                if self._budget is not None and view.messages is not None:
                     # Under a budget every session starts cold; use makes them hot.
                     view = attrs.evolve(view, messages=None)
                 self._sessions[stream.stream] = view
@@ -338,23 +314,14 @@ class Store:
         return view
 
     def _touch(self, view: SessionView) -> None:
-        """Note `view` as the most recently used hot session, and keep within the budget by
-        making the least recently used sessions cold (their summaries stay)."""
-        if self._cache_bytes is None or view.messages is None:
+        """Note a hot view as the most recently used, and keep within the budget by making the
+        least recently used sessions cold (their summaries stay)."""
+        if self._budget is None or view.messages is None:
             return
-        old_bytes, old_count = self._hot.pop(view.id, (0, -1))
-        if view.message_count == old_count + 1 and old_count >= 0:
-            size = old_bytes + _message_bytes(view.messages[-1].content)
-        else:
-            size = sum(_message_bytes(m.content) for m in view.messages)
-        self._hot[view.id] = (size, view.message_count)
-        self._hot_bytes += size - old_bytes
-        while self._hot_bytes > self._cache_bytes and len(self._hot) > 1:
-            coldest, (freed, _) = self._hot.popitem(last=False)
-            self._hot_bytes -= freed
-            current = self._sessions.get(coldest)
+        for session_id in self._budget.touch(view):
+            current = self._sessions.get(session_id)
             if current is not None and current.messages is not None:
-                self._sessions[coldest] = attrs.evolve(current, messages=None)
+                self._sessions[session_id] = attrs.evolve(current, messages=None)
 
     def _known(self, session_id: str) -> SessionView:
         """A session that exists or existed: history stays readable after a delete."""
@@ -449,6 +416,7 @@ class Store:
 
     def health(self) -> dict[str, Any]:
         failed: dict[str, str] = getattr(self._log, "failed", dict)()
+        budget = self._budget
         problems = {**self._read_only, **failed}
         return {
             "status": "degraded" if problems else "ok",
@@ -457,9 +425,9 @@ class Store:
             "last_position": self._log.last_position,
             "search": "ready" if self._search_ready.is_set() else "building",
             "cache": {
-                "budget_bytes": self._cache_bytes,
-                "hot_sessions": len(self._hot) if self._cache_bytes is not None else None,
-                "hot_bytes": self._hot_bytes if self._cache_bytes is not None else None,
+                "budget_bytes": None if budget is None else budget.budget,
+                "hot_sessions": None if budget is None else budget.hot_sessions,
+                "hot_bytes": None if budget is None else budget.hot_bytes,
             },
             "read_only_sessions": sorted(problems),
             "problems": problems,
@@ -703,26 +671,9 @@ class Store:
 
     # -- idempotency --------------------------------------------------------------------------
 
-    def _remember_keys(
-        self, records: Sequence[Recorded], into: dict[tuple[str, str], tuple[str, int, str]]
-    ) -> None:
-        for recorded in records:
-            if recorded.meta and "idempotency_key" in recorded.meta:
-                new = isinstance(recorded.event, SessionCreated | SessionForked)
-                scope = NEW_SESSIONS if new else recorded.stream
-                entry = (recorded.stream, recorded.seq, recorded.meta.get("request", ""))
-                into[scope, recorded.meta["idempotency_key"]] = entry
-
     def _replay_for(self, key: IdempotencyKey) -> _Replay | None:
-        found = self._keys.get((key.scope, key.key))
-        if found is None:
-            return None
-        stream, seq, fingerprint = found
-        if fingerprint != key.fingerprint:
-            raise InvalidInput(
-                "this Idempotency-Key was used for a different request", field="Idempotency-Key"
-            )
-        return _Replay(stream, seq)
+        found = earlier_answer(self._keys, key)
+        return None if found is None else _Replay(found[0], found[1])
 
     # -- the per-stream writer ----------------------------------------------------------------
 
@@ -836,11 +787,6 @@ class Store:
                 command.answer.set_result(result)
 
 
-def _message_bytes(content: str) -> int:
-    """What a message costs in memory, roughly: its text plus the view, id and timestamp."""
-    return len(content) + _MESSAGE_OVERHEAD
-
-
 def parse_timestamp(value: str, *, field: str) -> str:
     """An RFC 3339 instant in the log's own UTC format, so it compares with `at` as text."""
     try:
@@ -870,4 +816,13 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     raise InvalidInput("cursor is not one this service gave out", field="cursor")
 
 
-__all__ = ["MAX_PAGE", "IdempotencyKey", "LoadReport", "Page", "Store", "new_id", "utc_now"]
+__all__ = [
+    "MAX_PAGE",
+    "NEW_SESSIONS",
+    "IdempotencyKey",
+    "LoadReport",
+    "Page",
+    "Store",
+    "new_id",
+    "utc_now",
+]
