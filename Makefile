@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,23 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# Benchmarks (never part of `make test`): HTTP under wrk, durable appends, peers, start-up.
+BENCH_STAMP := $(VENV)/.bench-installed
+WRK_INSTALL = command -v wrk >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$SUDO apt-get update && $$SUDO apt-get install -y wrk; }
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	@$(WRK_INSTALL)
+	$(BIN)/python -m bench.run
+
+bench-quick: $(BENCH_STAMP)
+	@$(WRK_INSTALL)
+	$(BIN)/python -m bench.run --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

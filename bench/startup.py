@@ -1,40 +1,171 @@
-"""Time a cold start (Store.open: read, check, replay every log) on a generated data dir."""
+"""Start-up and memory: cold start vs the parsing floor, snapshots vs full replay, bytes/message.
+
+All on one generated data dir, side by side in one run: the floor is reading the same files and
+orjson-parsing every line; a snapshot start is compared with a full replay of the same logs,
+with every session's messages in memory and with a budget (snapshots of summaries). Memory is
+measured in a fresh process, the resident growth from opening the store divided by messages.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from bench.datagen import make_data_dir
 from orion_events.log import FileLog
 from orion_events.store import Store
 
+BUDGET = 64 << 20
 
-async def open_store(data_dir: Path) -> tuple[float, int]:
+
+def parse_floor(data_dir: Path) -> float:
+    """Seconds to read every log and orjson-parse each of its lines: the floor to compare with."""
     started = time.perf_counter()
-    store = Store(FileLog(data_dir))
+    for path in (data_dir / "sessions").iterdir():
+        for line in path.read_bytes().splitlines():
+            orjson.loads(line)
+    return time.perf_counter() - started
+
+
+async def open_close(
+    data_dir: Path, budget: int | None, *, snapshot_at_close: bool
+) -> tuple[float, bool, int]:
+    """Seconds to open, whether a snapshot was used, events; closes without waiting for search."""
+    gc.collect()
+    started = time.perf_counter()
+    store = Store(FileLog(data_dir), cache_bytes=budget, snapshot_interval=1e9)
     report = await store.open()
     seconds = time.perf_counter() - started
+    if not snapshot_at_close:
+        store._snapshot_position = store.last_position
     await store.close()
-    return seconds, report.events
+    return seconds, report.from_snapshot, report.events
+
+
+def snapshot_pair(data_dir: Path, budget: int | None) -> tuple[float, float]:
+    """(full replay, start from the snapshot that replay wrote at close), in seconds."""
+    shutil.rmtree(data_dir / "snapshots", ignore_errors=True)
+    full, used, _ = asyncio.run(open_close(data_dir, budget, snapshot_at_close=True))
+    assert not used
+    resumed, used, _ = asyncio.run(open_close(data_dir, budget, snapshot_at_close=False))
+    assert used, "the snapshot written at close was not used"
+    shutil.rmtree(data_dir / "snapshots", ignore_errors=True)
+    return full, resumed
+
+
+def memory_per_message(data_dir: Path) -> float:
+    """Resident bytes per message with every session loaded, measured in a fresh process."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.startup", "--memory", str(data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(result.stdout.split()[-1])
+
+
+async def _measure_memory(data_dir: Path) -> float:
+    def resident() -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    before = resident()
+    store = Store(FileLog(data_dir), snapshot_interval=1e9)
+    await store.open()
+    gc.collect()
+    grown = resident() - before
+    messages = sum(view.message_count for view in store._sessions.values())
+    store._snapshot_position = store.last_position
+    await store.close()
+    return grown / messages
+
+
+def _row(
+    name: str, real: float, bare: float | None, unit: str, target: float | None, note: str = ""
+) -> dict[str, Any]:
+    ratio = None if bare is None else real / bare
+    measured = ratio if ratio is not None else real
+    return {
+        "part": "startup",
+        "name": name,
+        "real": real,
+        "bare": bare,
+        "unit": unit,
+        "ratio": ratio,
+        "target": target,
+        "op": "<=" if target is not None else "",
+        "met": None if target is None else measured <= target,
+        "note": note,
+    }
+
+
+def run(quick: bool = False, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    say = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    sessions, events = (1000, 20) if quick else (10_000, 100)
+    total = sessions * events
+    say(f"startup: {sessions:,} sessions x {events} events of 300-byte messages")
+    results = Path(__file__).parent / "results"  # git-ignored, on the project's disk
+    results.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=results) as tmp:
+        data_dir = Path(tmp) / "var"
+        make_data_dir(data_dir, sessions, events)
+        floor = parse_floor(data_dir)
+        full, resumed = snapshot_pair(data_dir, None)
+        full_budget, resumed_budget = snapshot_pair(data_dir, BUDGET)
+        per_message = memory_per_message(data_dir)
+    return [
+        _row(
+            f"cold start, {total:,} events, vs read + orjson-parse",
+            full,
+            floor,
+            "s",
+            2.0,
+            f"{total / full:,.0f} events/s",
+        ),
+        _row(
+            "start from snapshot vs full replay (all messages in memory)", resumed, full, "s", 0.2
+        ),
+        _row(
+            "start from snapshot vs full replay, --cache-mb 64 (summaries)",
+            resumed_budget,
+            full_budget,
+            "s",
+            0.2,
+        ),
+        _row(
+            "resident memory per 300-byte message, every session loaded",
+            per_message,
+            None,
+            "bytes",
+            500.0,
+            "views, feed index and allocator slack; search index not built",
+        ),
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--events", type=int, default=100, help="events per session")
+    parser.add_argument("--memory", type=Path, help=argparse.SUPPRESS)  # the fresh process
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp) / "var"
-        make_data_dir(data_dir, args.sessions, args.events)
-        seconds, events = asyncio.run(open_store(data_dir))
-        print(
-            f"cold start: {events} events in {args.sessions} sessions: {seconds:.3f} s "
-            f"({events / seconds:,.0f} events/s)"
-        )
+    if args.memory is not None:
+        print(f"bytes/message {asyncio.run(_measure_memory(args.memory)):.1f}")
+        return
+    for row in run(quick=False):
+        print(f"{row['name']}: {row['real']:.3f} {row['unit']} ratio {row['ratio']}")
 
 
 if __name__ == "__main__":
