@@ -67,6 +67,7 @@ from orion_events.log import (
     Resume,
     is_session_id,
 )
+from orion_events.ordering import SessionOrder
 from orion_events.projector import (
     apply_session,
     apply_settings,
@@ -157,6 +158,7 @@ class Store:
         self._snapshot_interval = snapshot_interval
         self._snapshot_events = snapshot_events
         self._events = 0
+        self._order = SessionOrder()
         # With a budget, only the recently used sessions keep their messages in memory.
         self._budget = None if cache_bytes is None else MessageBudget(cache_bytes)
 
@@ -222,6 +224,7 @@ class Store:
         # Keys from the snapshot stand only if the logs still extend it.
         self._keys = {**found.keys, **keys} if found is not None and resumed else keys
         self._events = events
+        self._order = SessionOrder(list(self._sessions.values()))
         self._snapshot_position = self._log.last_position if resumed else 0
         self._indexer = asyncio.create_task(self._build_search(list(self._sessions.values())))
         self._snapshotter = asyncio.create_task(self._snapshot_now_and_then())
@@ -332,20 +335,10 @@ class Store:
 
     def sessions(self, limit: int | None = None, cursor: str | None = None) -> Page:
         """Live sessions, most recent activity first (ties by id), from after `cursor`."""
-        live = [v for v in self._sessions.values() if not v.deleted]
-        if cursor is not None:
-            after_at, after_id = _decode_cursor(cursor)
-            live = [
-                v
-                for v in live
-                if v.updated_at < after_at or (v.updated_at == after_at and v.id > after_id)
-            ]
-        live.sort(key=lambda v: v.id)
-        live.sort(key=lambda v: v.updated_at, reverse=True)
-        if limit is None or len(live) <= limit:
-            return Page(live, None)
-        page = live[:limit]
-        return Page(page, _encode_cursor(page[-1]))
+        after = None if cursor is None else _decode_cursor(cursor)
+        ids, more = self._order.page(limit, after)
+        page = [self._sessions[session_id] for session_id in ids]
+        return Page(page, _encode_cursor(page[-1]) if more and page else None)
 
     async def history(self, session_id: str, after: int = 0, limit: int = 100) -> list[Recorded]:
         """A session's events after seq `after`, in order; also for a deleted session."""
@@ -685,6 +678,7 @@ class Store:
             self._settings = view
         elif view is not None:
             self._sessions[stream] = view
+            self._order.update(view)
             self._touch(view)
 
     async def _write_session(
