@@ -11,8 +11,9 @@ from aiohttp import web
 from orion_events.log import FileLog
 from orion_events.store import Store
 from service.config import Config
-from service.keys import CONFIG, LOAD_REPORT, SHUTTING_DOWN, STORE
+from service.keys import CONFIG, LOAD_REPORT, SESSION_BODIES, SHUTTING_DOWN, STORE
 from service.middlewares import bearer_auth, cors, json_errors
+from service.payloads import EncodedSessions
 from service.routes import setup_routes
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(client_max_size=config.max_body, middlewares=middlewares)
     app[CONFIG] = config
     app[SHUTTING_DOWN] = asyncio.Event()
+    app[SESSION_BODIES] = EncodedSessions()
     app.on_shutdown.append(_end_streams)
     app.cleanup_ctx.append(_store_ctx)
     setup_routes(app)

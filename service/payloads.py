@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -120,6 +121,32 @@ def event_json(recorded: Recorded) -> dict[str, Any]:
     if recorded.meta:
         body["meta"] = dict(recorded.meta)
     return body
+
+
+class EncodedSessions:
+    """The JSON body of recently read sessions, by id and version.
+
+    Views never change (a write makes a new one, with a new version), so a body encoded once
+    serves every read of that version; only the most recently read few hundred are kept.
+    """
+
+    __slots__ = ("_bodies", "_size")
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._bodies: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+
+    def body(self, view: SessionView) -> bytes:
+        cached = self._bodies.get(view.id)
+        if cached is not None and cached[0] == view.version:
+            self._bodies.move_to_end(view.id)
+            return cached[1]
+        body = orjson.dumps(session_json(view))
+        self._bodies[view.id] = (view.version, body)
+        self._bodies.move_to_end(view.id)
+        if len(self._bodies) > self._size:
+            self._bodies.popitem(last=False)
+        return body
 
 
 def settings_json(view: SettingsView) -> dict[str, Any]:

@@ -13,9 +13,10 @@ from orion_events.store import MAX_PAGE, Store
 from orion_events.views import SETTINGS_KEYS
 from service import streams
 from service.export import export_json, export_markdown
-from service.keys import STORE
+from service.keys import SESSION_BODIES, STORE
 from service.openapi import openapi_document
 from service.payloads import (
+    JSON,
     etag,
     event_json,
     expected_version,
@@ -76,8 +77,9 @@ async def get_session(request: web.Request) -> web.Response:
     store = _store(request)
     if version is None and as_of is None:
         view = await store.loaded(session_id)
-    else:
-        view = await store.session_at(session_id, version=version, as_of=as_of)
+        body = request.app[SESSION_BODIES].body(view)
+        return web.Response(body=body, content_type=JSON, headers=etag(view.version))
+    view = await store.session_at(session_id, version=version, as_of=as_of)
     return respond(session_json(view), headers=etag(view.version))
 
 
