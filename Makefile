@@ -26,7 +26,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# tests/pg starts a throwaway PostgreSQL server from Debian's binaries.
+PG_INSTALL = ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
+
 test: lint
+	@$(PG_INSTALL)
 	$(BIN)/pytest
 
 # Benchmarks (never part of `make test`): HTTP under wrk, durable appends, peers, start-up.

@@ -519,8 +519,8 @@ class FileLog:
 
     async def read(self, stream: str) -> list[Recorded]:
         file = self._files.get(stream)
-        if file is None:
-            return []
+        if file is None or file.length == 0:
+            return []  # unknown, or its first append failed: nothing durable to read
         length = file.length  # never read past what is durable, even mid-commit
         # Open, read and close in one call on a worker thread: a reader cancelled meanwhile
         # (a client gone, a shutdown) cannot leave the file open.

@@ -289,7 +289,11 @@ class Store:
         """Snapshot in the background once enough has been written since the last one."""
         while True:
             await asyncio.sleep(self._snapshot_interval)
-            if self._log.last_position - self._snapshot_position >= self._snapshot_events:
+            # A snapshot costs time in proportion to everything it holds (and its encoding holds
+            # the GIL): waiting for at least half as many new events as it covers keeps that cost
+            # a constant share of the writes however large the store grows.
+            due = max(self._snapshot_events, self._snapshot_position // 2)
+            if self._log.last_position - self._snapshot_position >= due:
                 try:
                     await self.write_snapshot()
                 except OSError as exc:

@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from orion_events.log import FileLog
+from orion_events.log import EventLog, FileLog
+from orion_events.pglog import PostgresLog
+from orion_events.pgrows import redact
 from orion_events.store import Store
 from service.config import Config
 from service.keys import CONFIG, LOAD_REPORT, SESSION_BODIES, SHUTTING_DOWN, STORE
@@ -22,13 +24,18 @@ log = logging.getLogger(__name__)
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     cache = None if config.cache_mb is None else config.cache_mb * 1024 * 1024
-    store = Store(FileLog(config.data_dir), cache_bytes=cache)
+    event_log: EventLog
+    if config.log_url is not None:
+        event_log, where = PostgresLog(config.log_url), redact(config.log_url)
+    else:
+        event_log, where = FileLog(config.data_dir), str(config.data_dir)
+    store = Store(event_log, cache_bytes=cache)
     report = await store.open()
     log.info(
         "loaded %d sessions, %d events from %s in %.3f s%s",
         report.sessions,
         report.events,
-        config.data_dir,
+        where,
         report.seconds,
         " (from a snapshot and the logs' tails)" if report.from_snapshot else "",
     )

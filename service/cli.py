@@ -30,6 +30,8 @@ from orion_events.events import (
     SessionRenamed,
 )
 from orion_events.log import OPERATIONS_STREAM, SETTINGS_STREAM, is_session_id
+from orion_events.migrate import migrate
+from orion_events.pgrows import redact, verify_database
 from orion_events.projector import apply_session, replay_session
 from orion_events.purge import purge
 from orion_events.verify import log_files, verify_dir
@@ -40,6 +42,10 @@ from service.export import export_json, export_markdown, export_session
 from service.payloads import event_json
 
 log = logging.getLogger("orion")
+LOG_HELP = (
+    "keep the event log in this PostgreSQL database (postgresql://user:pass@host/db; "
+    "env ORION_LOG_URL) instead of the data directory"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,9 +61,17 @@ def _parser() -> argparse.ArgumentParser:
         help="memory for messages (env ORION_CACHE_MB); summaries of all sessions always stay, "
         "the messages of the least recently used go back to their logs (default: no limit)",
     )
+    serve.add_argument("--log", metavar="URL", help=LOG_HELP)
     verify = commands.add_parser("verify", help="check every log line by line")
     verify.add_argument("--data-dir", help="data directory (env ORION_DATA_DIR, default var)")
+    verify.add_argument("--log", metavar="URL", help="check the event log in this database")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    migrate_cmd = commands.add_parser(
+        "migrate",
+        help="copy every log between a data dir and a database (resumable; service stopped)",
+    )
+    migrate_cmd.add_argument("--from", dest="source", required=True, help="a dir or a URL")
+    migrate_cmd.add_argument("--to", dest="target", required=True, help="a URL or a dir")
     backup = commands.add_parser("backup", help="copy the data dir, even while serving")
     backup.add_argument("dest", type=Path, help="a new or empty directory")
     backup.add_argument("--data-dir", help="data directory (env ORION_DATA_DIR, default var)")
@@ -101,6 +115,49 @@ def serve(config: Config) -> int:
     return 0
 
 
+def verify_log(url: str, as_json: bool) -> int:
+    """`verify --log`: every stream's hash chain in the database."""
+    progress = None
+    if sys.stderr.isatty():
+
+        def progress(done: int) -> None:
+            if done % 100 == 0:
+                print(f"\rverified {done} streams", end="", file=sys.stderr, flush=True)
+
+    reports = asyncio.run(verify_database(url, progress))
+    if progress is not None:
+        print(file=sys.stderr)
+    bad = [r for r in reports if not r.ok]
+    total = sum(r.events for r in reports)
+    if as_json:
+        summary = {
+            "ok": not bad,
+            "streams": len(reports),
+            "events": total,
+            "damaged": [r.as_json() for r in bad],
+        }
+        sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        for report in bad:
+            assert report.damage is not None
+            print(f"{redact(url)} stream {report.stream}: {report.damage.describe()}")
+        verdict = "intact" if not bad else f"{len(bad)} damaged"
+        print(f"{len(reports)} logs, {total} events: {verdict}")
+    return 1 if bad else 0
+
+
+def migrate_logs(source: str, target: str) -> int:
+    report = asyncio.run(migrate(source, target, _progress("copied", "logs")))
+    for stream, what in report.left_out.items():
+        _warn(f"left out the torn last line of {stream} ({what}): it was never acknowledged")
+    print(
+        f"copied {report.copied} events of {report.streams} logs to "
+        f"{redact(target)} ({report.skipped} already there); verified {report.verified} logs: "
+        "counts and last hashes equal"
+    )
+    return 0
+
+
 def verify(data_dir: Path, as_json: bool) -> int:
     progress = None
     if sys.stderr.isatty():
@@ -138,7 +195,7 @@ def verify(data_dir: Path, as_json: bool) -> int:
 
 # -- offline reads: export and replay ------------------------------------------------------------
 
-OFFLINE_COMMANDS = frozenset({"export", "replay", "purge"})
+OFFLINE_COMMANDS = frozenset({"export", "replay", "purge", "migrate"})
 SNIPPET = 60  # characters of a message a timeline line shows
 
 
@@ -392,8 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config.from_env(os.environ).with_flags(
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
-            data_dir=args.data_dir,
+            data_dir=getattr(args, "data_dir", None),
             cache_mb=getattr(args, "cache_mb", None),
+            log_url=getattr(args, "log", None),
         )
     except ConfigError as exc:
         print(f"orion-events: {exc}", file=sys.stderr)
@@ -421,6 +479,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return replay(config.data_dir, args.session, args.version, args.json)
         if args.command == "purge":
             return purge_session(config.data_dir, args.session, args.by, args.reason, args.yes)
+        if args.command == "migrate":
+            return migrate_logs(args.source, args.target)
+        if config.log_url is not None and args.data_dir is None:
+            return verify_log(config.log_url, args.json)
         return verify(config.data_dir, args.json)
     except OrionError as exc:
         print(f"orion-events: {exc.message}", file=sys.stderr)

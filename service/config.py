@@ -7,6 +7,8 @@ from pathlib import Path
 
 from attrs import evolve, frozen
 
+from orion_events.pgrows import is_database_url
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
 DEFAULT_DATA_DIR = "var"
@@ -28,6 +30,8 @@ class Config:
     sse_heartbeat: float = 15.0  # seconds between comments on an idle live stream
     sse_max_lag: int = 10_000  # events a live reader may fall behind before it is let go
     cache_mb: int | None = None  # memory for messages; None keeps every session's in memory
+    # A PostgreSQL URL (postgresql://user@host/db): the log lives there instead of data_dir.
+    log_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Config:
@@ -35,6 +39,9 @@ class Config:
         if not (port.isascii() and port.isdigit() and len(port) <= 5) or not 0 < int(port) < 65536:
             raise ConfigError(f"ORION_PORT must be a port number, not {port!r}")
         origins = environ.get("ORION_CORS_ORIGINS", "")
+        log_url = environ.get("ORION_LOG_URL") or None
+        if log_url is not None and not is_database_url(log_url):
+            raise ConfigError("ORION_LOG_URL must be a postgresql:// URL")
         cache = environ.get("ORION_CACHE_MB")
         if cache is not None and not (cache.isascii() and cache.isdigit() and 0 < len(cache) <= 7):
             raise ConfigError(f"ORION_CACHE_MB must be a number of megabytes, not {cache!r}")
@@ -45,6 +52,7 @@ class Config:
             api_token=environ.get("ORION_API_TOKEN") or None,
             cors_origins=tuple(o.strip() for o in origins.replace(",", " ").split() if o.strip()),
             cache_mb=None if cache is None else int(cache),
+            log_url=log_url,
         )
 
     def with_flags(
@@ -54,6 +62,7 @@ class Config:
         port: int | None = None,
         data_dir: str | None = None,
         cache_mb: int | None = None,
+        log_url: str | None = None,
     ) -> Config:
         """Flags given on the command line win over the environment."""
         config = self
@@ -65,4 +74,8 @@ class Config:
             config = evolve(config, data_dir=Path(data_dir))
         if cache_mb is not None:
             config = evolve(config, cache_mb=cache_mb)
+        if log_url is not None:
+            if not is_database_url(log_url):
+                raise ConfigError("--log must be a postgresql:// URL")
+            config = evolve(config, log_url=log_url)
         return config
