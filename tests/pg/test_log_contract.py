@@ -201,6 +201,14 @@ async def test_seqs_continue_and_a_wrong_seq_appends_nothing(event_log: Any) -> 
     assert fourth[0].position == 4, "a refused append takes no position"
 
 
+async def test_a_stream_whose_first_append_was_refused_reads_empty(event_log: Any) -> None:
+    sid = new_id()
+    with pytest.raises(VersionConflict):
+        await event_log.append(sid, events(sid, 2, 1))  # a new stream must start at seq 1
+    assert await event_log.read(sid) == []
+    assert await event_log.read_all(0, 100) == []
+
+
 async def test_a_conflict_fails_alone_among_concurrent_appends(event_log: Any) -> None:
     a, b, c = new_id(), new_id(), new_id()
     results = await asyncio.gather(
