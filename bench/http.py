@@ -419,65 +419,53 @@ def _scenarios(
     rows = []
     extra = {"seconds": plan.seconds, "rounds": plan.rounds, "connections": CONNECTIONS}
 
-    say("http: (1) GET one session")
-    reals, bares = _interleaved(
-        plan.rounds,
-        lambda: run_wrk(real + get_path, plan.seconds),
-        lambda: run_wrk(bare + get_path, plan.seconds),
-    )
+    def side_by_side(
+        what: str, name: str, path: str, target: float, body: Path | None = None
+    ) -> dict[str, Any]:
+        """One scenario on the real service and the bare app in turns, as one row."""
+        say(f"http: {what}")
+        reals, bares = _interleaved(
+            plan.rounds,
+            lambda: run_wrk(real + path, plan.seconds, body),
+            lambda: run_wrk(bare + path, plan.seconds, body),
+        )
+        sized = sizes.get(path_kind.get(path, ""))
+        note = f"p99 {_ms(reals)} vs {_ms(bares)} ms"
+        if sized is not None:
+            note = f"body {sized[0]} vs {sized[1]} bytes; {note}"
+        return row(
+            name,
+            _median([r.rps for r in reals]),
+            _median([r.rps for r in bares]),
+            "req/s",
+            target,
+            ">=",
+            samples=_samples(reals, bares),
+            note=note,
+            **extra,
+        )
+
+    path_kind = {get_path: "session", list_path: "list"}
     rows.append(
-        row(
+        side_by_side(
+            "(1) GET one session",
             f"GET /api/sessions/{{id}}, {MESSAGES} messages, {CONNECTIONS} conns",
-            _median([r.rps for r in reals]),
-            _median([r.rps for r in bares]),
-            "req/s",
+            get_path,
             0.85,
-            ">=",
-            samples=_samples(reals, bares),
-            note=f"body {sizes['session'][0]} vs {sizes['session'][1]} bytes; "
-            f"p99 {_ms(reals)} vs {_ms(bares)} ms",
-            **extra,
         )
     )
-
-    say("http: (2) GET the list")
-    reals, bares = _interleaved(
-        plan.rounds,
-        lambda: run_wrk(real + list_path, plan.seconds),
-        lambda: run_wrk(bare + list_path, plan.seconds),
-    )
     rows.append(
-        row(
-            f"GET /api/sessions?limit=50, {SESSIONS} sessions",
-            _median([r.rps for r in reals]),
-            _median([r.rps for r in bares]),
-            "req/s",
-            0.7,
-            ">=",
-            samples=_samples(reals, bares),
-            note=f"body {sizes['list'][0]} vs {sizes['list'][1]} bytes; "
-            f"p99 {_ms(reals)} vs {_ms(bares)} ms",
-            **extra,
+        side_by_side(
+            "(2) GET the list", f"GET /api/sessions?limit=50, {SESSIONS} sessions", list_path, 0.7
         )
     )
-
-    say("http: (3) POST messages (durable vs bare)")
-    reals, bares = _interleaved(
-        plan.rounds,
-        lambda: run_wrk(real + post_url, plan.seconds, script),
-        lambda: run_wrk(bare + post_url, plan.seconds, script),
-    )
     rows.append(
-        row(
+        side_by_side(
+            "(3) POST messages (durable vs bare)",
             f"POST message, durable, {CONNECTIONS} conns over {WRITE_SESSIONS} sessions",
-            _median([r.rps for r in reals]),
-            _median([r.rps for r in bares]),
-            "req/s",
+            post_url,
             0.6,
-            ">=",
-            samples=_samples(reals, bares),
-            note=f"p99 {_ms(reals)} vs {_ms(bares)} ms",
-            **extra,
+            script,
         )
     )
 
