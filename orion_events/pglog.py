@@ -60,6 +60,7 @@ from orion_events.snapshot import StreamMark
 log = logging.getLogger(__name__)
 
 CHANNEL: Final = "orion_events"  # NOTIFY'd with the last position of every committed append
+CONNECTION_RETRIES: Final = 3  # for appends that failed before COMMIT on a dead connection
 
 # Each stream's last row by a backward index scan: the same cost at seq 10 and seq 10,000.
 _HEADS: Final = """
@@ -235,7 +236,7 @@ class PostgresLog:
         """Commit `batch` in one transaction and answer each append."""
         outcomes: dict[int, list[Recorded] | BaseException]
         try:
-            outcomes = await self._transact(batch, retry=True)
+            outcomes = await self._transact(batch, retries=CONNECTION_RETRIES)
         except _Unique:
             if len(batch) > 1:  # find the culprit: each on its own
                 for pending in batch:
@@ -261,13 +262,13 @@ class PostgresLog:
             self._advance(max(o[-1].position for o in written))
 
     async def _transact(
-        self, batch: list[_Pending], *, retry: bool
+        self, batch: list[_Pending], *, retries: int
     ) -> dict[int, list[Recorded] | BaseException]:
         """One transaction: lock, check every append, insert those that pass, notify, commit.
 
         Raises _Ambiguous when the connection failed during COMMIT, _Unique on a unique
         violation, and the driver's error when the transaction certainly did not commit (then
-        retried once, for a pooled connection that died since its last use).
+        retried a few times, for pooled connections that died since their last use).
         """
         assert self._pool is not None
         committing = False
@@ -289,8 +290,10 @@ class PostgresLog:
         except DATABASE_ERRORS as exc:
             if committing:
                 raise _Ambiguous(reason(exc)) from exc
-            if retry and _is_connection_error(exc):
-                return await self._transact(batch, retry=False)
+            if retries and _is_connection_error(exc):
+                # It certainly did not commit; the pool may hand out more connections that died
+                # together (a server restart, a terminated backend), so try a few.
+                return await self._transact(batch, retries=retries - 1)
             raise
 
     async def _check_and_insert(
@@ -512,5 +515,6 @@ def _is_connection_error(exc: BaseException) -> bool:
         OSError
         | asyncpg.PostgresConnectionError
         | asyncpg.InterfaceError
+        | asyncpg.InternalClientError
         | asyncpg.exceptions.AdminShutdownError,
     )

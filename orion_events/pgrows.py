@@ -76,6 +76,8 @@ DATABASE_ERRORS: Final = (
     asyncio.TimeoutError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    # What asyncpg raises when a connection killed mid-statement is used again (a rollback).
+    asyncpg.InternalClientError,
 )
 
 

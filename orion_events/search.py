@@ -7,7 +7,10 @@ import math
 import re
 import sys
 import unicodedata
+from array import array
 from bisect import bisect_left
+from collections import deque
+from collections.abc import Sequence
 from typing import assert_never
 
 from attrs import define, field, frozen
@@ -35,6 +38,12 @@ from orion_events.views import SessionView
 TITLE_WEIGHT = 3.0  # one title hit counts as much as three single-hit messages
 PREFIX_WEIGHT = 0.5  # "eve" finding "events" ranks below a session holding the word "eve"
 HIT_MESSAGES = 5  # message ids a hit carries, enough to show where the words are
+# A message posting is compacted once its dead entries outnumber its live ones (and are at least
+# COMPACT_MIN); each removal pays for COMPACT_STEP entries of that work, so compaction keeps up
+# (a compaction reads fewer than twice the dead entries it drops) without any one update
+# reading a whole large posting.
+COMPACT_MIN = 16
+COMPACT_STEP = 4
 _WORD = re.compile(r"\w+")
 
 
@@ -75,10 +84,28 @@ class _Session:
 
 @define(eq=False)
 class _Message:
+    """One indexed version of a message: an edit indexes a new record and kills this one."""
+
     session: _Session
     id: str
     order: int  # place in its session, for listing a hit's messages in session order
-    terms: tuple[str, ...] = ()  # distinct terms, so removal touches only this message's postings
+    # Distinct terms, so removal touches only this message's postings, and how often each occurs
+    # (bytes while every count fits in one). A record left in postings with no terms is dead.
+    terms: tuple[str, ...] = ()
+    counts: Sequence[int] = b""
+
+
+@define(eq=False)
+class _Posting:
+    """The messages holding one term, append-only: removing a message kills its record, which
+    readers skip, and compaction drops dead records a bounded step at a time."""
+
+    messages: list[_Message] = field(factory=list)
+    counts: array[int] = field(factory=lambda: array("I"))  # the term's count in each message
+    live: int = 0  # records not dead: the term's document frequency
+    pending: bool = False  # queued for compaction, or part way through one
+    read: int = 0  # compaction cursor: records before `read` are done, those kept before `write`
+    write: int = 0
 
 
 @define(eq=False)
@@ -93,12 +120,15 @@ class _Found:
 class SearchIndex:
     """Sessions found by words in their title or messages, kept current one event at a time.
 
-    Postings map each term to {message: count} and {session: count} for titles, so an update
-    touches only the changed message's terms. Deleted sessions keep their postings (restore is
-    O(1)) and are skipped when a query runs; they still count in the idf statistics.
+    Message postings are append-only lists of message records, titles map each term to
+    {session: count}, so an update touches only the changed message's terms and never rehashes
+    a posting. Removed messages are marked dead and skipped by queries until compaction drops
+    them. Deleted sessions keep their postings (restore is O(1)) and are skipped when a query
+    runs; they still count in the idf statistics.
     """
 
     __slots__ = (
+        "_compactions",
         "_fresh",
         "_message_count",
         "_messages",
@@ -110,7 +140,7 @@ class SearchIndex:
 
     def __init__(self) -> None:
         self._sessions: dict[str, _Session] = {}
-        self._messages: dict[str, dict[_Message, int]] = {}
+        self._messages: dict[str, _Posting] = {}
         self._titles: dict[str, dict[_Session, int]] = {}
         # Sorted terms for prefix lookup. New terms wait in _fresh and are merged when a query
         # needs them, so an update never pays for an insort into a large list; dead terms stay
@@ -119,6 +149,7 @@ class SearchIndex:
         self._fresh: list[str] = []
         self._message_count = 0
         self._titled = 0  # sessions whose title is indexed: with messages, the idf's documents
+        self._compactions: deque[_Posting] = deque()  # postings waiting to be compacted
 
     def apply(self, recorded: Recorded) -> None:
         """Bring the index up to date with one committed event; events arrive in log order."""
@@ -149,8 +180,11 @@ class SearchIndex:
                         self._set_title(session, title)
             case MessageEdited():
                 session = self._session(recorded)
-                message = self._message(session, recorded, event.message_id)
-                self._unindex(message)
+                old = self._message(session, recorded, event.message_id)
+                self._unindex(old)
+                # A new record in the old one's place: its postings still hold the dead one.
+                message = _Message(session, old.id, old.order)
+                session.messages[message.id] = message
                 self._index(message, event.content)
             case MessageDeleted():
                 session = self._session(recorded)
@@ -253,26 +287,78 @@ class SearchIndex:
 
     def _index(self, message: _Message, content: str) -> None:
         counts = _counts(content)
+        values = tuple(counts.values())
         message.terms = tuple(counts)
+        message.counts = bytes(values) if max(values, default=0) < 256 else values
         message.session.message_terms += len(counts)
         postings, titles = self._messages, self._titles
         for term, count in counts.items():
             posting = postings.get(term)
             if posting is None:
-                posting = postings[term] = {}
+                posting = postings[term] = _Posting()
                 if term not in titles:
                     self._new_term(term)
-            posting[message] = count
+            posting.messages.append(message)
+            posting.counts.append(count)
+            posting.live += 1
 
     def _unindex(self, message: _Message) -> None:
-        postings = self._messages
+        """Kill a message's record; its postings keep it until compaction."""
+        postings, queue = self._messages, self._compactions
         for term in message.terms:
             posting = postings[term]
-            del posting[message]
-            if not posting:
+            posting.live -= 1
+            if not posting.live:
                 del postings[term]
-        message.session.message_terms -= len(message.terms)
+                posting.pending = False
+            elif not posting.pending and len(posting.messages) - posting.live > max(
+                posting.live, COMPACT_MIN
+            ):
+                posting.pending = True
+                queue.append(posting)
+        removed = len(message.terms)
+        message.session.message_terms -= removed
         message.terms = ()
+        message.counts = b""
+        self._compact_some(COMPACT_STEP * removed)
+
+    def _compact_some(self, budget: int) -> None:
+        """Spend up to about `budget` record reads compacting queued postings."""
+        queue = self._compactions
+        while budget > 0 and queue:
+            posting = queue[0]
+            if posting.pending:
+                budget -= self._compact(posting, budget)
+                if posting.pending:
+                    return
+            queue.popleft()
+
+    @staticmethod
+    def _compact(posting: _Posting, budget: int | None = None) -> int:
+        """Compact a posting in place by up to `budget` records (all of it when None): live
+        records move down over dead ones. Returns the records read."""
+        messages, counts = posting.messages, posting.counts
+        read, write = posting.read, posting.write
+        end = len(messages) if budget is None else min(len(messages), read + budget)
+        for i in range(read, end):
+            message = messages[i]
+            if message.terms:
+                if write != i:
+                    messages[write] = message
+                    counts[write] = counts[i]
+                write += 1
+            else:
+                # Drop the dead record here, a step at a time, so the final truncation only
+                # releases references to the placeholder and to records kept below.
+                messages[i] = _DEAD
+        if end == len(messages):
+            del messages[write:]
+            del counts[write:]
+            posting.read = posting.write = 0
+            posting.pending = False
+        else:
+            posting.read, posting.write = end, write
+        return max(end - read, 1)
 
     def _set_title(self, session: _Session, title: str) -> None:
         titles, postings = self._titles, self._messages
@@ -342,12 +428,16 @@ class SearchIndex:
             vocabulary.sort()
         self._fresh = []
 
+    def _live(self, term: str) -> int:
+        posting = self._messages.get(term)
+        return 0 if posting is None else posting.live
+
     def _group_cost(self, group: list[tuple[str, float]]) -> int:
-        postings, titles = self._messages, self._titles
-        return sum(len(postings.get(term, ())) + len(titles.get(term, ())) for term, _ in group)
+        titles = self._titles
+        return sum(self._live(term) + len(titles.get(term, ())) for term, _ in group)
 
     def _idf(self, term: str) -> float:
-        frequency = len(self._messages.get(term, ())) + len(self._titles.get(term, ()))
+        frequency = self._live(term) + len(self._titles.get(term, ()))
         if not frequency:
             return 0.0
         return math.log(1.0 + (self._message_count + self._titled) / frequency)
@@ -379,9 +469,19 @@ class SearchIndex:
                     match = found[session] = _Found()
                 match.score += idf * TITLE_WEIGHT * (1.0 + math.log(count))
                 match.title_match = True
-            for message, count in self._messages.get(term, {}).items():
+            posting = self._messages.get(term)
+            if posting is None:
+                continue
+            if posting.pending:  # reading it all anyway: finish its compaction first
+                self._compact(posting)
+            clean = posting.live == len(posting.messages)  # no dead records to skip
+            for message, count in zip(posting.messages, posting.counts, strict=True):
                 session = message.session
-                if session.deleted or (candidates is not None and session not in candidates):
+                if (
+                    (not clean and not message.terms)
+                    or session.deleted
+                    or (candidates is not None and session not in candidates)
+                ):
                     continue
                 match = found.get(session)
                 if match is None:
@@ -401,7 +501,7 @@ class SearchIndex:
     ) -> dict[_Session, _Found]:
         """As `_match_postings`, by reading each candidate's terms (none of them is deleted)."""
         weights = {term: self._idf(term) * weight for term, weight in group}
-        postings, titles = self._messages, self._titles
+        titles = self._titles
         found: dict[_Session, _Found] = {}
         for session, before in candidates.items():
             score, title_match, messages = 0.0, False, []
@@ -412,10 +512,10 @@ class SearchIndex:
                     title_match = True
             for message in session.messages.values():
                 hit = False
-                for term in message.terms:
+                for term, count in zip(message.terms, message.counts, strict=True):
                     weight = weights.get(term)
                     if weight is not None:
-                        score += weight * (1.0 + math.log(postings[term][message]))
+                        score += weight * (1.0 + math.log(count))
                         hit = True
                 if hit:
                     messages.append(message)
@@ -426,6 +526,10 @@ class SearchIndex:
                     before.messages + messages,
                 )
         return found
+
+
+# What compaction leaves in a dead record's slot: holding no terms, it reads as dead too.
+_DEAD = _Message(_Session("", "default"), "", -1)
 
 
 def _counts(text: str) -> dict[str, int]:

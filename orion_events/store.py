@@ -405,6 +405,9 @@ class Store:
         backlog, self._search_backlog = self._search_backlog or [], None
         for recorded in backlog:
             self._search.apply(recorded)
+        # The index is millions of long-lived objects: out of later full collections, which
+        # would otherwise rescan them all and stall the loop for tens of milliseconds.
+        gc.freeze()
         self._search_ready.set()
 
     @property

@@ -388,3 +388,25 @@ def test_twenty_thousand_messages_still_answer_correctly(feed: Feed) -> None:
     assert feed.index.search("comm").total == sessions
     feed("s007", MessagesCleared())
     assert feed.index.search("needle") == SearchPage([], 0)
+
+
+def test_edits_compact_postings_without_changing_results(feed: Feed) -> None:
+    words = [f"shared word{n}" for n in range(200)]
+    feed.session("s1", *words, title="notes")
+    feed.session("s2", "shared once")
+    for n in range(1, 151):
+        words[n - 1] = f"other word{n - 1}"
+        feed("s1", MessageEdited(f"m{n}", words[n - 1]))
+    # Compaction kept up with the removals: dead records never far outnumber live ones.
+    posting = feed.index._messages["shared"]
+    assert posting.live == 51
+    assert len(posting.messages) - posting.live <= 2 * max(posting.live, 16)
+    # Same answers as an index fed only the final text.
+    fresh = Feed()
+    fresh.session("s1", *words, title="notes")
+    fresh.session("s2", "shared once")
+    for query in ["shared", "other", "word1", "wor", "shared word199"]:
+        assert feed.index.search(query) == fresh.index.search(query)
+    # Queries left it compacted, or with no more dead records than the threshold allows.
+    assert not posting.pending
+    assert len(posting.messages) - posting.live <= max(posting.live, 16)
