@@ -193,6 +193,8 @@ class FileLog:
     the baseline the benchmark compares group commit against.
     """
 
+    shared = False  # this process alone appends (the data dir is locked)
+
     def __init__(
         self,
         data_dir: str | os.PathLike[str],

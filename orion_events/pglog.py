@@ -105,6 +105,8 @@ class PostgresLog:
     It takes no snapshots (`snapshot_dir` is None): a start reads every stream.
     """
 
+    shared = True  # other processes append too: the store follows the log
+
     def __init__(self, url: str, *, poll_interval: float = 0.5, pool_size: int = 10) -> None:
         self.url = url
         self._poll_interval = poll_interval

@@ -85,6 +85,9 @@ Decide: TypeAlias = Callable[[Any], Sequence[Event]]
 MAX_PAGE = 1000
 _TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 _INDEX_SLICE = 2000  # messages indexed between yields to the event loop while building
+_FOLLOW_PAGE = 1000  # events a follower applies per read of a shared log
+_FOLLOW_PAUSE = 0.5  # seconds before a follower tries again after the database failed
+_FOLLOW_WAIT = 2.0  # seconds a write that lost its seq waits for the winner's events
 
 
 def utc_now() -> str:
@@ -154,6 +157,7 @@ class Store:
         self._search_ready = asyncio.Event()
         self._indexer: asyncio.Task[None] | None = None
         self._snapshotter: asyncio.Task[None] | None = None
+        self._follower: asyncio.Task[None] | None = None
         self._snapshot_position = 0  # the last position the newest snapshot covers
         self._snapshot_interval = snapshot_interval
         self._snapshot_events = snapshot_events
@@ -228,6 +232,8 @@ class Store:
         self._snapshot_position = self._log.last_position if resumed else 0
         self._indexer = asyncio.create_task(self._build_search(list(self._sessions.values())))
         self._snapshotter = asyncio.create_task(self._snapshot_now_and_then())
+        if getattr(self._log, "shared", False):
+            self._follower = asyncio.create_task(self._follow(self._log.last_position))
         return LoadReport(
             sessions=sum(1 for v in self._sessions.values() if not v.deleted),
             events=events,
@@ -243,6 +249,8 @@ class Store:
             self._indexer.cancel()
         if self._snapshotter is not None:
             self._snapshotter.cancel()
+        if self._follower is not None:
+            self._follower.cancel()
         while self._writers:
             await asyncio.gather(*self._writers, return_exceptions=True)
         if self._log.last_position > self._snapshot_position:
@@ -675,6 +683,64 @@ class Store:
         found = earlier_answer(self._keys, key)
         return None if found is None else _Replay(found[0], found[1])
 
+    # -- following a shared log ---------------------------------------------------------------
+
+    def _advance(self, stream: str, view: View, records: Sequence[Recorded]) -> None:
+        """Take `view`, which committed `records` brought about, unless the stream is already
+        that far: on a shared log, a replica's own appends reach it through both its writer and
+        its follower, and each event must count (and be indexed) once."""
+        current = self._view(stream)
+        fresh = [r for r in records if r.seq > (current.version if current is not None else 0)]
+        if not fresh:
+            return
+        self._install(stream, view)
+        self._events += len(fresh)
+        keys_in(fresh, self._keys)
+        if stream != SETTINGS_STREAM:
+            if self._search_backlog is not None:
+                self._search_backlog.extend(fresh)
+            else:
+                for recorded in fresh:
+                    self._search.apply(recorded)
+
+    async def _follow(self, after: int) -> None:
+        """Apply, in global order, what other replicas append to the shared log."""
+        while True:
+            try:
+                await self._log.wait_beyond(after)
+                for recorded in await self._log.read_all(after, _FOLLOW_PAGE):
+                    after = recorded.position
+                    self._apply_shared(recorded)
+            except OrionError as exc:  # the database is away: the next poll tries again
+                log.warning("following the shared log: %s", exc.message)
+                await asyncio.sleep(_FOLLOW_PAUSE)
+
+    def _apply_shared(self, recorded: Recorded) -> None:
+        stream = recorded.stream
+        if stream == OPERATIONS_STREAM:
+            return
+        view = self._view(stream)
+        version = view.version if view is not None else 0
+        if recorded.seq != version + 1:
+            if recorded.seq > version + 1:  # cannot happen while positions follow commits
+                log.error("%s: seq %d follows %d; the view is stale", stream, recorded.seq, version)
+            return
+        if stream == SETTINGS_STREAM:
+            assert isinstance(view, SettingsView)
+            self._advance(stream, apply_settings(view, recorded), [recorded])
+        else:
+            assert view is None or isinstance(view, SessionView)
+            self._advance(stream, apply_session(view, recorded), [recorded])
+
+    async def _stream_past(self, stream: str, version: int) -> None:
+        """Wait (a little) until the follower has brought `stream` beyond `version`."""
+        deadline = asyncio.get_running_loop().time() + _FOLLOW_WAIT
+        while asyncio.get_running_loop().time() < deadline:
+            view = self._view(stream)
+            if view is not None and view.version > version:
+                return
+            await asyncio.sleep(0.005)
+
     # -- the per-stream writer ----------------------------------------------------------------
 
     def _view(self, stream: str) -> View:
@@ -727,13 +793,14 @@ class Store:
         finally:
             del self._queues[stream]
 
-    async def _write_batch(self, stream: str, batch: list[_Command]) -> None:
+    async def _write_batch(self, stream: str, batch: list[_Command], attempt: int = 0) -> None:
         view = self._view(stream)
         if isinstance(view, SessionView) and view.messages is None:
             # Cold: decide on the whole session. This writer alone appends to the stream, so
             # its log holds exactly this view's events.
             view = replay_session(await self._log.read(stream))
             self._install(stream, view)
+        base = view.version if view is not None else 0
         records: list[Recorded] = []
         outcomes: list[tuple[_Command, BaseException | None, Any]] = []
         new_keys: list[tuple[str, str]] = []
@@ -769,16 +836,16 @@ class Store:
             except Exception as exc:  # every command of the batch shares the failure
                 for scope_key in new_keys:
                     self._keys.pop(scope_key, None)
+                lost_race = type(exc) is VersionConflict and self._follower is not None
+                if lost_race and attempt < _CONFLICT_RETRIES:
+                    # Another replica took this seq: once its events are here, decide again,
+                    # as one node would have after serialising the two (If-Match then says 412).
+                    await self._stream_past(stream, base)
+                    await self._write_batch(stream, batch, attempt + 1)
+                    return
                 outcomes = [(c, error or exc, v) for c, error, v in outcomes]
             else:
-                self._install(stream, view)
-                self._events += len(records)
-                if stream != SETTINGS_STREAM:
-                    if self._search_backlog is not None:
-                        self._search_backlog.extend(written)
-                    else:
-                        for recorded in written:
-                            self._search.apply(recorded)
+                self._advance(stream, view, written)
         for command, error, result in outcomes:
             if command.answer.done():
                 continue
@@ -786,6 +853,9 @@ class Store:
                 command.answer.set_exception(error)
             else:
                 command.answer.set_result(result)
+
+
+_CONFLICT_RETRIES = 3  # a write that lost its seq to another replica is decided again this often
 
 
 def parse_timestamp(value: str, *, field: str) -> str:

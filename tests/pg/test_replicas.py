@@ -1,0 +1,117 @@
+"""Two replicas on one PostgreSQL log: each follows what the other writes (issue 6).
+
+Each replica is a real Store on its own PostgresLog (its own pool and listener), as two
+`orion-events serve --log …` processes would be; a write acknowledged by one becomes visible on
+the other, and writes to one session through both never both take a seq.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from orion_events.errors import PreconditionFailed
+from orion_events.pglog import PostgresLog
+from orion_events.store import Store
+from service.payloads import session_json, settings_json
+
+
+@pytest.fixture
+async def replicas(pg_url: str) -> AsyncIterator[tuple[Store, Store]]:
+    a, b = Store(PostgresLog(pg_url)), Store(PostgresLog(pg_url))
+    await a.open()
+    await b.open()
+    try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def eventually(check: Callable[[], bool], seconds: float = 5.0) -> float:
+    """Seconds until `check()` holds; fails the test past `seconds`."""
+    started = time.perf_counter()
+    while not check():
+        assert time.perf_counter() - started < seconds, "the other replica never caught up"
+        await asyncio.sleep(0.002)
+    return time.perf_counter() - started
+
+
+def same_session(a: Store, b: Store, session_id: str) -> bool:
+    try:
+        return session_json(a.session(session_id)) == session_json(b.session(session_id))
+    except Exception:
+        return False
+
+
+async def test_a_write_through_one_is_read_through_the_other(
+    replicas: tuple[Store, Store],
+) -> None:
+    a, b = replicas
+    created = await a.create_session(title="from A", metadata={"k": "v"})
+    await a.add_message(created.id, role="user", content="hello from A")
+    await b.change_settings({"theme": "light"})
+    await eventually(lambda: same_session(a, b, created.id))
+    await eventually(lambda: settings_json(a.settings) == settings_json(b.settings))
+    assert b.session(created.id).messages[-1].content == "hello from A"
+    assert a.settings.theme == "light"
+    # B's list, search and history know it too.
+    assert [v.id for v in b.sessions().sessions] == [created.id]
+    assert (await b.search("hello from")).hits[0].session_id == created.id
+    assert [r.type for r in await b.history(created.id)] == ["session_created", "message_added"]
+
+
+async def test_concurrent_writes_to_one_session_through_both_keep_seq_gap_free(
+    replicas: tuple[Store, Store],
+) -> None:
+    a, b = replicas
+    created = await a.create_session(title="shared")
+    await eventually(lambda: same_session(a, b, created.id))
+
+    async def post(store: Store, who: str, n: int) -> Any:
+        return await store.add_message(created.id, role="user", content=f"{who}{n}")
+
+    answers = await asyncio.gather(
+        *(post(a, "a", n) for n in range(40)), *(post(b, "b", n) for n in range(40))
+    )
+    assert len(answers) == 80  # every write was acknowledged: losers decided again
+    await eventually(lambda: a.session(created.id).version == 81)
+    await eventually(lambda: same_session(a, b, created.id))
+    records = await a.history(created.id, 0, 1000)
+    assert [r.seq for r in records] == list(range(1, 82))
+    contents = [m.content for m in a.session(created.id).messages]
+    assert sorted(contents) == sorted([f"a{n}" for n in range(40)] + [f"b{n}" for n in range(40)])
+    # Each replica's answer holds its own message at the seq its event got.
+    for answer in answers:
+        assert answer.messages[-1].content in contents
+
+
+async def test_a_stale_if_match_loses_on_either_replica(replicas: tuple[Store, Store]) -> None:
+    a, b = replicas
+    created = await a.create_session(title="contested")
+    await eventually(lambda: same_session(a, b, created.id))
+    await a.update_session(created.id, title="A was first", expected_version=1)
+    with pytest.raises(PreconditionFailed):
+        await b.update_session(created.id, title="B too late", expected_version=1)
+    await eventually(lambda: same_session(a, b, created.id))
+    assert b.session(created.id).title == "A was first"
+    assert [r.seq for r in await b.history(created.id)] == [1, 2]
+
+
+async def test_cross_replica_visibility_latency(replicas: tuple[Store, Store]) -> None:
+    """How soon a write acknowledged by A is read through B (printed; bounded generously)."""
+    a, b = replicas
+    created = await a.create_session()
+    await eventually(lambda: same_session(a, b, created.id))
+    delays = []
+    for n in range(100):
+        view = await a.add_message(created.id, role="user", content=f"m{n}")
+        delays.append(await eventually(lambda v=view: b.session(created.id).version >= v.version))
+    delays.sort()
+    p50, p99 = delays[49] * 1000, delays[98] * 1000
+    print(f"\ncross-replica visibility: p50 {p50:.2f} ms, p99 {p99:.2f} ms over 100 writes")
+    assert p99 < 1000
