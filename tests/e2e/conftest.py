@@ -69,9 +69,12 @@ def run_cli(*args: str, launcher: Launcher = "script") -> subprocess.CompletedPr
 class Server:
     """One `serve` process; start() it again after a stop or kill to restart on the same dir."""
 
-    def __init__(self, data_dir: Path, logs: Path, launcher: Launcher) -> None:
+    def __init__(
+        self, data_dir: Path, logs: Path, launcher: Launcher, extra: tuple[str, ...] = ()
+    ) -> None:
         self.data_dir = data_dir
         self.launcher = launcher
+        self.extra = extra  # more serve flags, e.g. ("--log", "postgresql://…")
         self._logs = logs
         self._starts = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -90,7 +93,7 @@ class Server:
         stem = self._logs / f"serve-{self.port}-{self._starts}"
         self.stderr_path = stem.with_suffix(".err")
         args = ["serve", "--host", HOST, "--port", str(self.port)]
-        args += ["--data-dir", str(self.data_dir)]
+        args += ["--data-dir", str(self.data_dir), *self.extra]
         with stem.with_suffix(".out").open("wb") as out, self.stderr_path.open("wb") as err:
             self.proc = subprocess.Popen(
                 command(self.launcher, *args), stdout=out, stderr=err, env=clean_env()
@@ -180,8 +183,10 @@ def serve_process(tmp_path: Path, e2e_data_dir: Path) -> Iterator[ServerFactory]
     logs.mkdir()
     made: list[Server] = []
 
-    def make(data_dir: Path | None = None, launcher: Launcher = "script") -> Server:
-        server = Server(data_dir or e2e_data_dir, logs, launcher)
+    def make(
+        data_dir: Path | None = None, launcher: Launcher = "script", extra: tuple[str, ...] = ()
+    ) -> Server:
+        server = Server(data_dir or e2e_data_dir, logs, launcher, extra)
         made.append(server)
         return server
 
