@@ -201,12 +201,16 @@ def free_port() -> int:
         return port
 
 
-def serve_command(data_dir: Path, port: int) -> list[str]:
-    """The real service as `make run` starts it: the console script beside this Python."""
+def orion_command(*args: str) -> list[str]:
+    """`orion-events args…` as `make run` starts it: the console script beside this Python."""
     script = Path(sys.executable).parent / "orion-events"
     launcher = [str(script)] if script.exists() else [sys.executable, "-m", "service"]
-    return [
-        *launcher,
+    return [*launcher, *args]
+
+
+def serve_command(data_dir: Path, port: int) -> list[str]:
+    """The real service on `data_dir`, as `make run` starts it."""
+    return orion_command(
         "serve",
         "--host",
         "127.0.0.1",
@@ -214,7 +218,7 @@ def serve_command(data_dir: Path, port: int) -> list[str]:
         str(port),
         "--data-dir",
         str(data_dir),
-    ]
+    )
 
 
 def bare_command(port: int) -> list[str]:
@@ -223,16 +227,21 @@ def bare_command(port: int) -> list[str]:
 
 @contextlib.contextmanager
 def server(
-    command: list[str], port: int, probe: str, log_path: Path, timeout: float = 120.0
+    command: list[str],
+    port: int,
+    probe: str,
+    log_path: Path,
+    timeout: float = 120.0,
+    core: int = SERVER_CORE,
 ) -> Iterator[str]:
-    """Start `command` on one core, wait until GET `probe` answers 200, yield the base URL."""
+    """Start `command` on `core`, wait until GET `probe` answers 200, yield the base URL."""
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("ORION_API_TOKEN", None)  # the bench measures the open API
     env.pop("ORION_CORS_ORIGINS", None)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [*pinned(SERVER_CORE), *command],
+            [*pinned(core), *command],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=ROOT,

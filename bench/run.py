@@ -9,6 +9,7 @@ there (yet) is left out and said so, a part that fails is reported and the other
 - durable_appends: group commit against one write + fsync per append (bench/durable_appends.py)
 - peers: this project against a JSON file per chat, SQLite and eventsourcing (bench/peers.py)
 - startup: a cold start on a generated data dir (bench/startup.py)
+- replicas: the service on PostgreSQL, one and two replicas, next to the files (bench/replicas.py)
 
 A row is {part, name, real, bare, unit, ratio, target, op, met, note}: `bare` is the baseline
 the ratio is taken against (the bare app, the peer, the run without writers), `op` how the ratio
@@ -39,7 +40,7 @@ from typing import Any
 import orjson
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ("http", "durable_appends", "peers", "startup")
+PARTS = ("http", "durable_appends", "peers", "startup", "replicas")
 
 
 def say(message: str) -> None:

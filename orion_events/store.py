@@ -87,7 +87,6 @@ _TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 _INDEX_SLICE = 2000  # messages indexed between yields to the event loop while building
 _FOLLOW_PAGE = 1000  # events a follower applies per read of a shared log
 _FOLLOW_PAUSE = 0.5  # seconds before a follower tries again after the database failed
-_FOLLOW_WAIT = 2.0  # seconds a write that lost its seq waits for the winner's events
 
 
 def utc_now() -> str:
@@ -732,14 +731,15 @@ class Store:
             assert view is None or isinstance(view, SessionView)
             self._advance(stream, apply_session(view, recorded), [recorded])
 
-    async def _stream_past(self, stream: str, version: int) -> None:
-        """Wait (a little) until the follower has brought `stream` beyond `version`."""
-        deadline = asyncio.get_running_loop().time() + _FOLLOW_WAIT
-        while asyncio.get_running_loop().time() < deadline:
-            view = self._view(stream)
-            if view is not None and view.version > version:
-                return
-            await asyncio.sleep(0.005)
+    async def _catch_up(self, stream: str) -> None:
+        """Apply what other replicas committed to `stream` that this one has not seen yet.
+
+        Read from the log itself rather than awaited from the follower: the follower can lag
+        under load, and deciding again on a view it has not brought up to date would only lose
+        the same race again. What it brings later is skipped, each event counting once.
+        """
+        for recorded in await self._log.read(stream):
+            self._apply_shared(recorded)
 
     # -- the per-stream writer ----------------------------------------------------------------
 
@@ -800,7 +800,6 @@ class Store:
             # its log holds exactly this view's events.
             view = replay_session(await self._log.read(stream))
             self._install(stream, view)
-        base = view.version if view is not None else 0
         records: list[Recorded] = []
         outcomes: list[tuple[_Command, BaseException | None, Any]] = []
         new_keys: list[tuple[str, str]] = []
@@ -838,9 +837,9 @@ class Store:
                     self._keys.pop(scope_key, None)
                 lost_race = type(exc) is VersionConflict and self._follower is not None
                 if lost_race and attempt < _CONFLICT_RETRIES:
-                    # Another replica took this seq: once its events are here, decide again,
-                    # as one node would have after serialising the two (If-Match then says 412).
-                    await self._stream_past(stream, base)
+                    # Another replica took this seq: take its events, then decide again, as
+                    # one node would have after serialising the two (If-Match then says 412).
+                    await self._catch_up(stream)
                     await self._write_batch(stream, batch, attempt + 1)
                     return
                 outcomes = [(c, error or exc, v) for c, error, v in outcomes]
@@ -855,7 +854,9 @@ class Store:
                 command.answer.set_result(result)
 
 
-_CONFLICT_RETRIES = 3  # a write that lost its seq to another replica is decided again this often
+# A write that lost its seq to another replica is decided again this often; each try reads the
+# winners' events first, so only a session written through several replicas at once loses twice.
+_CONFLICT_RETRIES = 10
 
 
 def parse_timestamp(value: str, *, field: str) -> str:

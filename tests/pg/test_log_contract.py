@@ -583,7 +583,7 @@ async def test_the_schema_is_versioned(pg_url: str) -> None:
 
 
 async def test_an_unreachable_database_is_storage_unavailable() -> None:
-    from tests.pg.conftest import free_port
+    from tests.pg.server import free_port
 
     log = PostgresLog(f"postgresql://orion:secret@127.0.0.1:{free_port()}/nowhere")
     with pytest.raises(StorageUnavailable) as caught:
