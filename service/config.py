@@ -29,6 +29,7 @@ class Config:
     max_body: int = DEFAULT_MAX_BODY
     sse_heartbeat: float = 15.0  # seconds between comments on an idle live stream
     sse_max_lag: int = 10_000  # events a live reader may fall behind before it is let go
+    sse_write_timeout: float = 30.0  # seconds one write may wait on a reader that stopped reading
     cache_mb: int | None = None  # memory for messages; None keeps every session's in memory
     # A PostgreSQL URL (postgresql://user@host/db): the log lives there instead of data_dir.
     log_url: str | None = None

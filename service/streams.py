@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -28,7 +30,63 @@ def _last_event_id(request: web.Request) -> int | None:
     return int(raw)
 
 
-async def _open(request: web.Request) -> web.StreamResponse:
+class _Stalled(Exception):
+    """A write waited too long for its reader, or was cut short because the server is stopping."""
+
+
+class _Stream:
+    """One open event stream whose every write is bounded in time, so a reader that stops
+    reading (its TCP window full) is let go instead of holding its handler, and the server's
+    shutdown, in `write` for ever."""
+
+    def __init__(self, request: web.Request, response: web.StreamResponse) -> None:
+        self.request = request
+        self._response = response
+        self._seconds = request.app[CONFIG].sse_write_timeout
+        self._shutting_down = request.app[SHUTTING_DOWN]
+        self._writing: asyncio.Timeout | None = None
+        # The shutdown flag is only looked at between writes; this cuts short one under way.
+        self._stopping = asyncio.ensure_future(self._shutting_down.wait())
+        self._stopping.add_done_callback(self._cut_short)
+
+    async def send(self, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        seconds = 0.0 if self._shutting_down.is_set() else self._seconds
+        try:
+            # A timeout only fires where the write suspends: one that the buffers take at once
+            # goes through even while the server stops.
+            async with asyncio.timeout_at(loop.time() + seconds) as self._writing:
+                await self._response.write(data)
+        except TimeoutError:
+            raise _Stalled from None
+        finally:
+            self._writing = None
+
+    def _cut_short(self, _: object) -> None:
+        if self._writing is not None and not self._writing.expired():
+            self._writing.reschedule(asyncio.get_running_loop().time())
+
+    def let_go(self) -> None:
+        """Drop the connection: the stalled reader could not take even a closing chunk."""
+        transport = self.request.transport
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # A reset frees the kernel's buffers now; a plain close would keep trying to
+            # deliver them to a reader that takes nothing (nginx: reset_timedout_connection).
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+
+    def close(self) -> None:
+        self._stopping.cancel()
+
+
+async def _serve(
+    request: web.Request, body: Callable[[_Stream], Coroutine[Any, Any, None]]
+) -> web.StreamResponse:
+    """Open an event stream and run `body` on it until it ends, its reader leaves or stalls."""
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -36,8 +94,19 @@ async def _open(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",  # so a proxy such as nginx passes events on at once
         }
     )
-    await response.prepare(request)
-    await response.write(b"retry: 2000\n\n")
+    stream = _Stream(request, response)
+    try:
+        # A reader may be gone before the first byte: that ends the stream like any other
+        # write to it, never as an error answer on a response already started.
+        await response.prepare(request)
+        await stream.send(b"retry: 2000\n\n")
+        await body(stream)
+    except ConnectionResetError:
+        pass  # the reader left
+    except _Stalled:
+        stream.let_go()
+    finally:
+        stream.close()
     return response
 
 
@@ -47,10 +116,10 @@ def _message(event_id: int, recorded: Recorded) -> bytes:
 
 
 async def _tail(
-    request: web.Request,
-    response: web.StreamResponse,
+    stream: _Stream,
     after: int,
     *,
+    last_sent: int,
     keep: Callable[[Recorded], bool],
     event_id: Callable[[Recorded], int],
 ) -> None:
@@ -58,28 +127,27 @@ async def _tail(
 
     Readers pull from the feed at their own pace, so a slow one never holds up writers; one that
     falls more than `sse_max_lag` events behind after catching up is told so and let go, to
-    resume with its last id.
+    resume after `last_sent` (the id it resumed after while nothing has been sent since).
     """
-    store, config = request.app[STORE], request.app[CONFIG]
-    shutting_down = request.app[SHUTTING_DOWN]
+    app = stream.request.app
+    store, config, shutting_down = app[STORE], app[CONFIG], app[SHUTTING_DOWN]
     caught_up = False
-    last_sent: int | None = None
     while not shutting_down.is_set():
         events = await store.feed(after, PAGE)
         if events:
             for recorded in events:
                 if keep(recorded):
-                    await response.write(_message(event_id(recorded), recorded))
+                    await stream.send(_message(event_id(recorded), recorded))
                     last_sent = event_id(recorded)
             after = events[-1].position
             if caught_up and store.last_position - after > config.sse_max_lag:
                 reason = {"reason": "too_far_behind", "resume_after": last_sent}
-                await response.write(b"event: error\ndata: %s\n\n" % orjson.dumps(reason))
+                await stream.send(b"event: error\ndata: %s\n\n" % orjson.dumps(reason))
                 return
             continue
         caught_up = True
         if not await _wait(store.wait_beyond(after), shutting_down, config.sse_heartbeat):
-            await response.write(b": heartbeat\n\n")
+            await stream.send(b": heartbeat\n\n")
 
 
 async def _wait(
@@ -99,16 +167,14 @@ async def stream_feed(request: web.Request) -> web.StreamResponse:
     """GET /api/events/stream: every event of every log; ids are global positions."""
     store = request.app[STORE]
     after = _last_event_id(request)
-    response = await _open(request)
-    with contextlib.suppress(ConnectionResetError):
+    start = store.last_position if after is None else after
+
+    async def body(stream: _Stream) -> None:
         await _tail(
-            request,
-            response,
-            store.last_position if after is None else after,
-            keep=lambda r: True,
-            event_id=lambda r: r.position,
+            stream, start, last_sent=start, keep=lambda r: True, event_id=lambda r: r.position
         )
-    return response
+
+    return await _serve(request, body)
 
 
 async def stream_session(request: web.Request) -> web.StreamResponse:
@@ -117,19 +183,24 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
     after_seq = _last_event_id(request)
     history = await store.history(session_id, 0, 1 << 62)  # 404 before the stream opens
-    response = await _open(request)
-    with contextlib.suppress(ConnectionResetError):
+
+    async def body(stream: _Stream) -> None:
         position = store.last_position
+        # Live from now, the reader has seen the session as it was when the stream opened.
+        last_sent = history[-1].seq if history else 0
         if after_seq is not None:
+            last_sent = after_seq
             for recorded in history[after_seq:]:
-                await response.write(_message(recorded.seq, recorded))
+                await stream.send(_message(recorded.seq, recorded))
+                last_sent = recorded.seq
             # Live events come after the last one in the history already read.
             position = history[-1].position if history else 0
         await _tail(
-            request,
-            response,
+            stream,
             position,
+            last_sent=last_sent,
             keep=lambda r: r.stream == session_id,
             event_id=lambda r: r.seq,
         )
-    return response
+
+    return await _serve(request, body)

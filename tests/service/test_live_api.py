@@ -8,14 +8,25 @@ checked by a heartbeat arriving where an event would otherwise be.
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
+import struct
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import BaseRunner, TestServer
 from attrs import field, frozen
 
-from tests.service.expect import JSON, expect_error
+from service.app import create_app
+from service.config import Config
+from service.keys import STORE
+from service.streams import PAGE
+from tests.service.expect import JSON, MIB, expect_error
 
 READ_TIMEOUT = 10.0  # no single read waits longer than this
 MAX_LINE = 4 * 1024 * 1024  # an SSE data line carries a whole event, content and all
@@ -167,6 +178,62 @@ async def history(client: Any, session_id: str) -> list[dict[str, Any]]:
 async def last_position(client: Any) -> int:
     response = await client.get("/api/health")
     return (await response.json())["last_position"]  # type: ignore[no-any-return]
+
+
+async def until(condition: Callable[[], Any], seconds: float = 5.0) -> Any:
+    """Poll `condition` until it holds and return its value; fail once `seconds` have passed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not (value := condition()):
+        assert loop.time() < deadline, "the condition never came true"
+        await asyncio.sleep(0.01)
+    return value
+
+
+async def raw_get(client: Any, url: str) -> socket.socket:
+    """A connection that sends a GET for `url` by hand and never reads the answer, as a reader
+    that stalls does; its small receive window makes a few large events fill every buffer."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (client.host, client.port))
+        request = f"GET {url} HTTP/1.1\r\nHost: {client.host}:{client.port}\r\n\r\n"
+        await loop.sock_sendall(sock, request.encode())
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def server_side(client: Any, sock: socket.socket) -> Any:
+    """The server's handler of the connection `sock` made; None once the server let it go."""
+    name = sock.getsockname()
+    for handler in client.server.runner.server.connections:
+        transport = handler.transport
+        if transport is not None and transport.get_extra_info("peername") == name:
+            return handler
+    return None
+
+
+def reset(sock: socket.socket) -> None:
+    """Leave at once, with a TCP reset, as a client that crashed or lost its network does."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+async def read_to_the_end(sock: socket.socket) -> None:
+    """Read what the server sent until it closed the connection or reset it."""
+    loop = asyncio.get_running_loop()
+    try:
+        while await loop.sock_recv(sock, MIB):
+            pass
+    except ConnectionResetError:
+        pass
+
+
+BIG = "x" * (MIB - 64)  # near the largest message allowed, so a few fill the socket buffers
 
 
 def check_messages(messages: list[Message], events: list[dict[str, Any]], *, key: str) -> None:
@@ -446,6 +513,82 @@ async def test_a_subscriber_that_falls_too_far_behind_is_let_go_and_resumes(
     check_messages(received + rest, await feed(client, first.id - 1), key="position")
 
 
+async def test_a_reader_that_stops_reading_is_let_go(make_client, caplog) -> None:
+    client = await make_client(sse_heartbeat=30, sse_write_timeout=0.5)
+    sid = await create(client)
+    healthy = await open_stream(client, FEED, **{"Last-Event-ID": "0"})
+    reading = asyncio.create_task(healthy.messages(7))
+    sock = await raw_get(client, f"{FEED}?after=0")
+    try:
+        await until(lambda: server_side(client, sock))
+        for n in range(6):  # every write is acknowledged while one reader reads nothing
+            await add(client, sid, f"{n} {BIG}")
+        # Its handler, stuck writing to it, gives up and drops the connection.
+        await until(lambda: server_side(client, sock) is None)
+        await asyncio.wait_for(read_to_the_end(sock), READ_TIMEOUT)
+    finally:
+        sock.close()
+
+    # The reader that kept up got everything and is still served.
+    check_messages(await reading, await feed(client), key="position")
+    await add(client, sid, "after")
+    assert (await healthy.message()).id == 8
+    healthy.close()
+    assert (await (await client.get("/api/health")).json())["status"] == "ok"
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_closing_the_app_ends_a_stream_stuck_writing(make_client, caplog) -> None:
+    # The write timeout outlasts the test: only the shutdown can end the stuck write.
+    client = await make_client(sse_heartbeat=30, sse_write_timeout=600)
+    sid = await create(client)
+    sock = await raw_get(client, f"{FEED}?after=0")
+    try:
+        handler = await until(lambda: server_side(client, sock))
+        for n in range(6):
+            await add(client, sid, f"{n} {BIG}")
+        # Bytes wait in the server's own buffer: the kernel's are full, the write is stuck.
+        await until(lambda: handler.transport.get_write_buffer_size() > 0)
+        await asyncio.wait_for(client.server.close(), timeout=5)
+        await asyncio.wait_for(read_to_the_end(sock), READ_TIMEOUT)
+    finally:
+        sock.close()
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.parametrize("last_event_id", [None, "1", "3"], ids=["live", "resumed", "up-to-date"])
+async def test_a_session_reader_let_go_is_told_where_to_resume(make_client, last_event_id) -> None:
+    client = await make_client(sse_heartbeat=0.2, sse_max_lag=10)
+    sid = await create(client)
+    other = await create(client)
+    await add(client, sid, "two")
+    await add(client, sid, "three")
+    url = f"/api/sessions/{sid}/events/stream"
+    headers = {} if last_event_id is None else {"Last-Event-ID": last_event_id}
+    stream = await open_stream(client, url, **headers)
+    replayed = await stream.messages(3 - int(last_event_id or 3))
+    assert [m.id for m in replayed] == list(range(int(last_event_id or 3) + 1, 4))
+    await stream.quiet()  # caught up, waiting for news
+
+    # Another session's events in one batch, written to the log at once (straight to the store,
+    # so no HTTP connection limit splits them): the reader wakes more than a page behind, with
+    # nothing of its own to send.
+    store = client.app[STORE]
+    await asyncio.gather(
+        *(store.add_message(other, role="user", content=f"{n}") for n in range(PAGE + 50))
+    )
+    errors = [b for b in await stream.end() if b.data is not None]
+    assert [b.event for b in errors] == ["error"], errors
+    reason = orjson.loads(errors[0].data or "null")
+    assert reason == {"reason": "too_far_behind", "resume_after": 3}
+
+    stream = await open_stream(client, url, **{"Last-Event-ID": str(reason["resume_after"])})
+    await add(client, sid, "four")
+    assert (await stream.message()).id == 4
+    await stream.quiet()
+    stream.close()
+
+
 async def test_catching_up_is_never_cut_off(make_client) -> None:
     client = await make_client(sse_heartbeat=0.2, sse_max_lag=5)
     sid = await create(client)
@@ -515,6 +658,54 @@ async def test_a_disconnected_subscriber_does_not_disturb_the_service(live) -> N
     health = await live.get("/api/health")
     assert (await health.json())["status"] == "ok"
     assert len(await history(live, sid)) == 21
+
+
+class UncancelledServer(TestServer):
+    """Serves as `web.run_app` does: a client that goes away does not cancel its handler."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return await super()._make_runner(**{**kwargs, "handler_cancellation": False})
+
+
+@pytest.mark.parametrize("path", ["feed", "session"])
+async def test_a_reader_gone_before_the_stream_opens_ends_it_quietly(
+    aiohttp_client, data_dir: Path, caplog, path
+) -> None:
+    app = create_app(Config(data_dir=data_dir))
+    arrived, left = asyncio.Event(), asyncio.Event()
+    outcomes: list[int] = []
+
+    async def hold_the_stream_until_its_reader_left(
+        request: web.Request, response: web.StreamResponse
+    ) -> None:
+        if request.path.endswith("/stream") and not arrived.is_set():
+            arrived.set()
+            await until(lambda: request.transport is None or request.transport.is_closing())
+            left.set()
+
+    @web.middleware
+    async def record_outcome(request: web.Request, handler: Any) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        if request.path.endswith("/stream"):
+            outcomes.append(response.status)
+        return response
+
+    app.on_response_prepare.append(hold_the_stream_until_its_reader_left)
+    app.middlewares.insert(0, record_outcome)  # outermost: it sees what the error table made
+    client = await aiohttp_client(UncancelledServer(app))
+    sid = await create(client)
+    url = FEED if path == "feed" else f"/api/sessions/{sid}/events/stream"
+
+    sock = await raw_get(client, url)
+    try:
+        await asyncio.wait_for(arrived.wait(), READ_TIMEOUT)
+    finally:
+        reset(sock)
+    await asyncio.wait_for(left.wait(), READ_TIMEOUT)
+    await until(lambda: outcomes)
+    assert outcomes == [200], "the handler ended as a stream, not as an error answer"
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert (await (await client.get("/api/health")).json())["status"] == "ok"
 
 
 # -- errors before a stream opens -----------------------------------------------------------------
