@@ -647,10 +647,10 @@ class Store:
             )
 
     def _check_live(self, session_id: str, view: View, expected_version: int | None) -> None:
-        self._check_writable(session_id, view, expected_version)
-        assert isinstance(view, SessionView)
-        if view.deleted:
+        # A deleted session is not found, whatever version the client thinks it is at.
+        if isinstance(view, SessionView) and view.deleted and session_id not in self._read_only:
             raise SessionNotFound(f"no session {session_id}")
+        self._check_writable(session_id, view, expected_version)
 
     def _check_message(
         self, session_id: str, view: View, message_id: str, expected_version: int | None
@@ -663,18 +663,34 @@ class Store:
 
     # -- settings commands --------------------------------------------------------------------
 
-    async def change_settings(self, changes: Any) -> SettingsView:
+    async def change_settings(
+        self, changes: Any, *, expected_version: int | None = None
+    ) -> SettingsView:
         checked = validation.settings_changes(changes)
 
         def decide(view: View) -> Sequence[Event]:
+            self._check_settings(view, expected_version)
             assert isinstance(view, SettingsView)
             actual = {k: v for k, v in checked.items() if getattr(view, k) != v}
             return [SettingsChanged(actual)] if actual else []
 
         return await self._write_settings(decide)
 
-    async def reset_settings(self) -> SettingsView:
-        return await self._write_settings(lambda view: [SettingsReset()])
+    async def reset_settings(self, *, expected_version: int | None = None) -> SettingsView:
+        def decide(view: View) -> Sequence[Event]:
+            self._check_settings(view, expected_version)
+            return [SettingsReset()]
+
+        return await self._write_settings(decide)
+
+    @staticmethod
+    def _check_settings(view: View, expected_version: int | None) -> None:
+        """If-Match on settings: the settings log's version (0 before its first event)."""
+        assert isinstance(view, SettingsView)
+        if expected_version is not None and expected_version != view.version:
+            raise PreconditionFailed(
+                f"the settings are at version {view.version}, not {expected_version}"
+            )
 
     # -- idempotency --------------------------------------------------------------------------
 
@@ -868,7 +884,10 @@ def parse_timestamp(value: str, *, field: str) -> str:
     if instant.tzinfo is None:
         raise InvalidInput(f"{field} must say its time zone (Z or ±hh:mm)", field=field)
     try:
-        return instant.astimezone(UTC).strftime(_TIMESTAMP)
+        # isoformat, not strftime: %Y leaves years before 1000 unpadded ("999-…"), which
+        # would sort after every real timestamp as text.
+        utc = instant.astimezone(UTC).replace(tzinfo=None)
+        return utc.isoformat(timespec="microseconds") + "Z"
     except OverflowError:
         raise InvalidInput(f"{field} is outside the years 1 to 9999 in UTC", field=field) from None
 

@@ -402,8 +402,9 @@ def _parameters() -> dict[str, Schema]:
             "in": "header",
             "required": False,
             "description": (
-                'Write only if the session is at this version: "<version>" as its ETag gave it, '
-                "or *. A stale or impossible version gets 412 and appends nothing."
+                "Write only if the session (on settings routes: the settings) is at this version: "
+                '"<version>" as its ETag gave it, or *. A stale or impossible version gets 412 '
+                "and appends nothing."
             ),
             "schema": {"type": "string", "examples": ['"3"']},
         },
@@ -498,7 +499,7 @@ ERRORS = {
     404: "No such session (or message), it is deleted, or the id is not well formed.",
     405: "The path exists but not with this method; the Allow header lists those it has.",
     409: "Conflict: the session's log is damaged and read-only, or the session is not deleted.",
-    412: "If-Match names a version the session is not at; nothing was appended.",
+    412: "If-Match names a version the session (or the settings) is not at; nothing was appended.",
     413: "The body is larger than the limit (2 MiB by default).",
     415: "The body is not application/json in UTF-8.",
     422: "A field, parameter or header is invalid or unknown; error.field names it.",
@@ -516,7 +517,10 @@ def _responses() -> dict[str, Schema]:
 def _headers() -> dict[str, Schema]:
     return {
         "ETag": {
-            "description": 'The session\'s version after this request, as "<version>".',
+            "description": (
+                'The session\'s version after this request, as "<version>"; on settings routes '
+                "the settings log's version (0 before their first change)."
+            ),
             "schema": {"type": "string", "pattern": r'^"\d+"$'},
         },
         "Location": {
@@ -659,8 +663,11 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "operationId": "fork_session",
                 "summary": "A new session starting with this one's messages",
+                "description": (
+                    "If-Match is the source session's version: fork only what the client has seen."
+                ),
                 "tags": ["sessions"],
-                "parameters": [key],
+                "parameters": [if_match, key],
                 "requestBody": _body("Fork", "Where to fork; may be empty.", required=False),
                 "responses": {
                     "201": _ok(
@@ -669,7 +676,7 @@ def _paths() -> dict[str, Any]:
                         Location=_header("Location"),
                         ETag=etag,
                     ),
-                    **_errors(*AUTH, *BODY, 404, 503),
+                    **_errors(*AUTH, *BODY, 404, 412, 503),
                 },
             },
         },
@@ -818,7 +825,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "Current settings",
                 "tags": ["settings"],
                 "responses": {
-                    "200": _ok("The settings.", _schema("Settings")),
+                    "200": _ok("The settings.", _schema("Settings"), ETag=etag),
                     **_errors(*AUTH),
                 },
             },
@@ -826,10 +833,11 @@ def _paths() -> dict[str, Any]:
                 "operationId": "patch_settings",
                 "summary": "Change some settings",
                 "tags": ["settings"],
+                "parameters": [if_match],
                 "requestBody": _body("SettingsPatch", "The settings to change."),
                 "responses": {
-                    "200": _ok("All settings after the change.", _schema("Settings")),
-                    **_errors(*AUTH, *BODY, 503),
+                    "200": _ok("All settings after the change.", _schema("Settings"), ETag=etag),
+                    **_errors(*AUTH, *BODY, 412, 503),
                 },
             },
         },
@@ -838,9 +846,10 @@ def _paths() -> dict[str, Any]:
                 "operationId": "reset_settings",
                 "summary": "Back to the defaults",
                 "tags": ["settings"],
+                "parameters": [if_match],
                 "responses": {
-                    "200": _ok("All settings, at their defaults.", _schema("Settings")),
-                    **_errors(*AUTH, 503),
+                    "200": _ok("All settings, at their defaults.", _schema("Settings"), ETag=etag),
+                    **_errors(*AUTH, 412, 503),
                 },
             },
         },
@@ -883,9 +892,9 @@ def openapi_document() -> dict[str, Any]:
                 "Bodies are JSON (application/json, UTF-8). Timestamps are RFC 3339 in UTC. "
                 "Ids are server-generated UUIDs. Every error is "
                 '{"error": {"code", "message", "field"?}}. Writes answer 2xx only once their '
-                'event is on disk. Responses to session reads and writes carry ETag: "<version>"; '
-                "send it back as If-Match for optimistic concurrency. A path used with a method "
-                "it lacks answers 405 with Allow."
+                "event is on disk. Responses to session and settings reads and writes carry ETag: "
+                '"<version>"; send it back as If-Match for optimistic concurrency. A path used '
+                "with a method it lacks answers 405 with Allow."
             ),
         },
         "servers": [{"url": "http://127.0.0.1:9000"}],

@@ -10,7 +10,7 @@ from aiohttp import web
 from orion_events.errors import InvalidInput
 from orion_events.search import tokenize
 from orion_events.store import MAX_PAGE, Store
-from orion_events.views import SETTINGS_KEYS
+from orion_events.views import SETTINGS_KEYS, SettingsView
 from service import streams
 from service.export import export_json, export_markdown
 from service.keys import SESSION_BODIES, STORE
@@ -228,17 +228,24 @@ _SUFFIX = {"json": "json", "markdown": "md"}
 # -- settings and health --------------------------------------------------------------------------
 
 
+def _settings(view: SettingsView) -> web.Response:
+    """The settings, with the settings log's version (0 before any change) as their ETag."""
+    return respond(settings_json(view), headers=etag(view.version))
+
+
 async def get_settings(request: web.Request) -> web.Response:
-    return respond(settings_json(_store(request).settings))
+    return _settings(_store(request).settings)
 
 
 async def patch_settings(request: web.Request) -> web.Response:
     body = await json_object(request, SETTINGS_KEYS)
-    return respond(settings_json(await _store(request).change_settings(body)))
+    store = _store(request)
+    return _settings(await store.change_settings(body, expected_version=expected_version(request)))
 
 
 async def reset_settings(request: web.Request) -> web.Response:
-    return respond(settings_json(await _store(request).reset_settings()))
+    store = _store(request)
+    return _settings(await store.reset_settings(expected_version=expected_version(request)))
 
 
 async def search(request: web.Request) -> web.Response:

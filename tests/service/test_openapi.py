@@ -585,3 +585,53 @@ async def test_streams_send_what_the_document_says(client: Any, schemas: SchemaC
                 assert message["event"] == event["type"]
         finally:
             response.close()
+
+
+# -- If-Match: documented exactly where the handler honours it ----------------------------------
+
+IF_MATCH = {"$ref": "#/components/parameters/IfMatch"}
+ETAG = {"$ref": "#/components/headers/ETag"}
+# A body each write accepts, by operationId; writes without one send none.
+WRITE_BODIES: dict[str, Any] = {
+    "create_session": {},
+    "update_session": {"title": "Renamed"},
+    "fork_session": {},
+    "add_message": {"role": "user", "content": "more"},
+    "edit_message": {"content": "changed"},
+    "patch_settings": {"theme": "light"},
+}
+
+
+def write_operations(document: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(m, p) for m, p, _ in operations(document) if m in {"POST", "PUT", "PATCH", "DELETE"}]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), write_operations(openapi_document()), ids=lambda v: str(v)
+)
+async def test_if_match_and_412_are_documented_where_they_are_honoured(
+    client: Any, document: dict[str, Any], method: str, path: str
+) -> None:
+    """Each write is sent an If-Match no version matches: it is 412 exactly when the document
+    lists If-Match (and then 412 among its responses). Sent again without it, it succeeds, with
+    an ETag exactly when the document's success response lists one."""
+    operation = document["paths"][path][method.lower()]
+    session = await create_session(client, title="Conditional")
+    added = await client.post(
+        f"/api/sessions/{session['id']}/messages", json={"role": "user", "content": "x"}
+    )
+    message = await added.json()
+    if operation["operationId"] == "restore_session":
+        assert (await client.delete(f"/api/sessions/{session['id']}")).status == 204
+    url = path.format(session_id=session["id"], message_id=message["id"])
+    body = WRITE_BODIES.get(operation["operationId"])
+
+    response = await client.request(method, url, json=body, headers={"If-Match": '"999"'})
+    documented = IF_MATCH in operation.get("parameters", [])
+    assert (response.status == 412) == documented, f"{response.status}: {await response.text()}"
+    assert ("412" in operation["responses"]) == documented
+
+    response = await client.request(method, url, json=body)
+    assert response.status < 300, await response.text()
+    (success,) = [r for s, r in operation["responses"].items() if s == str(response.status)]
+    assert (success.get("headers", {}).get("ETag") == ETAG) == ("ETag" in response.headers)

@@ -640,3 +640,26 @@ async def test_wrong_method_is_405(client, data_dir, method, path, allowed) -> N
     await expect_error(client, response, 405)
     assert allowed in {m.strip() for m in response.headers["Allow"].split(",")}
     assert log_types(data_dir, created["id"]) == ["session_created"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "", {"title": "renamed"}),
+        ("DELETE", "", None),
+        ("POST", "/messages", {"role": "user", "content": "x"}),
+        ("DELETE", "/messages", None),
+    ],
+)
+@pytest.mark.parametrize("tag", ['"1"', '"2"', '"7"'])
+async def test_a_write_to_a_deleted_session_is_404_whatever_its_if_match(
+    client, data_dir, method, path, body, tag
+) -> None:
+    sid = (await create(client))["id"]
+    assert (await client.delete(f"/api/sessions/{sid}")).status == 204
+    before = log_file(data_dir, sid).read_bytes()
+    response = await client.request(
+        method, f"/api/sessions/{sid}{path}", json=body, headers={"If-Match": tag}
+    )
+    await expect_error(client, response, 404)
+    assert log_file(data_dir, sid).read_bytes() == before

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.service.expect import JSON_HEADERS, event_types, expect_error
+from tests.service.expect import JSON_HEADERS, etag_version, event_types, expect_error
 
 DEFAULTS = {
     "theme": "dark",
@@ -307,3 +307,110 @@ async def test_unknown_settings_path_is_404(client) -> None:
     response = await client.get("/api/settings/theme")
     error = await expect_error(client, response, 404)
     assert error["code"] == "not_found"
+
+
+# -- ETag and If-Match (SPEC §6): the settings log's version, like a session's ------------------
+
+
+def settings_version(data_dir: Path) -> int:
+    """The settings log's version: its last seq, 0 while it has none."""
+    data = settings_log(data_dir)
+    return 0 if data is None else orjson.loads(data.splitlines()[-1])["seq"]
+
+
+async def test_every_settings_answer_carries_the_log_version_as_etag(client, data_dir) -> None:
+    answers = [
+        ("GET", "/api/settings", None, 0),
+        ("PATCH", "/api/settings", {"theme": "light"}, 1),
+        ("GET", "/api/settings", None, 1),
+        ("PATCH", "/api/settings", {"theme": "light"}, 1),  # changes nothing: no event
+        ("PATCH", "/api/settings", {"max_tokens": 64, "language": "de"}, 2),
+        ("POST", "/api/settings/reset", None, 3),
+        ("GET", "/api/settings", None, 3),
+    ]
+    for method, path, body, version in answers:
+        response = await client.request(method, path, json=body)
+        assert response.status == 200, await response.text()
+        assert etag_version(response) == version, f"{method} {path} {body}"
+        assert settings_version(data_dir) == version
+
+
+def stale_tags(version: int) -> dict[str, str]:
+    """If-Match values that do not name `version`: each must be 412, as on session routes."""
+    return {
+        "behind": f'"{version - 1}"',
+        "ahead": f'"{version + 1}"',
+        "weak-behind": f'W/"{version - 1}"',
+        "garbage": "not-a-tag",
+        "empty": '""',
+        "huge": f'"{"9" * 5000}"',  # past Python's int() digit limit: never a 500
+    }
+
+
+SETTINGS_WRITES = {
+    "patch": ("PATCH", "/api/settings", {"theme": "auto", "temperature": 1.5}),
+    "reset": ("POST", "/api/settings/reset", None),
+}
+
+
+@pytest.mark.parametrize("tag", list(stale_tags(1)))
+@pytest.mark.parametrize("write", list(SETTINGS_WRITES))
+async def test_a_stale_if_match_is_412_and_appends_nothing(client, data_dir, write, tag) -> None:
+    method, path, body = SETTINGS_WRITES[write]
+    current = await patch(client, {"theme": "light", "max_tokens": 100})
+    version = settings_version(data_dir)
+    assert version == 1
+    before = settings_log(data_dir)
+
+    response = await client.request(
+        method, path, json=body, headers={"If-Match": stale_tags(version)[tag]}
+    )
+    error = await expect_error(client, response, 412)
+    assert error["code"] == "precondition_failed"
+    assert settings_log(data_dir) == before
+    assert await get_settings(client) == current
+
+    # The version the ETag gave passes the same check, and the ETag moves on.
+    response = await client.request(method, path, json=body, headers={"If-Match": f'"{version}"'})
+    assert response.status == 200, await response.text()
+    assert etag_version(response) == version + 1 == settings_version(data_dir)
+    assert check_settings(await response.json()) == (
+        {**current, **body} if body is not None else DEFAULTS
+    )
+    assert settings_log(data_dir) != before
+
+
+@pytest.mark.parametrize("write", list(SETTINGS_WRITES))
+async def test_if_match_on_settings_never_changed(client, data_dir, write) -> None:
+    """Before the first change the settings are at version 0: "0" matches, "1" does not."""
+    method, path, body = SETTINGS_WRITES[write]
+    response = await client.request(method, path, json=body, headers={"If-Match": '"1"'})
+    await expect_error(client, response, 412)
+    assert settings_log(data_dir) is None
+    response = await client.request(method, path, json=body, headers={"If-Match": '"0"'})
+    assert response.status == 200, await response.text()
+    assert etag_version(response) == 1 == settings_version(data_dir)
+
+
+@pytest.mark.parametrize("tag", ["*", ' "1" ', 'W/"1"', '"1", "7"'])
+async def test_if_match_that_matches_like_on_sessions(client, data_dir, tag) -> None:
+    await patch(client, {"theme": "light"})
+    response = await client.patch(
+        "/api/settings", json={"language": "fr"}, headers={"If-Match": tag}
+    )
+    assert response.status == 200, await response.text()
+    assert etag_version(response) == 2 == settings_version(data_dir)
+    assert (await get_settings(client))["language"] == "fr"
+
+
+async def test_a_stale_if_match_on_a_patch_that_would_change_nothing_is_412(
+    client, data_dir
+) -> None:
+    await patch(client, {"theme": "light"})
+    await patch(client, {"theme": "dark"})
+    before = settings_log(data_dir)
+    response = await client.patch(
+        "/api/settings", json={"theme": "dark"}, headers={"If-Match": '"1"'}
+    )
+    await expect_error(client, response, 412)
+    assert settings_log(data_dir) == before
