@@ -25,9 +25,33 @@ from orion_events.pgrows import stream_rows
 from service.app import create_app
 from service.config import Config
 from tests.conftest import ClientFactory
-from tests.service import test_messages_api, test_sessions_api, test_settings_api
+from tests.service import (
+    test_editing_api,
+    test_export_api,
+    test_history_api,
+    test_hostile_input,
+    test_idempotency_api,
+    test_live_api,
+    test_messages_api,
+    test_search_api,
+    test_security,
+    test_sessions_api,
+    test_settings_api,
+)
 
-MODULES = (test_sessions_api, test_messages_api, test_settings_api)
+MODULES = (
+    test_sessions_api,
+    test_messages_api,
+    test_settings_api,
+    test_editing_api,
+    test_export_api,
+    test_history_api,
+    test_hostile_input,
+    test_idempotency_api,
+    test_live_api,
+    test_search_api,
+    test_security,
+)
 
 
 class Mirror:
@@ -41,6 +65,8 @@ class Mirror:
 
     async def start(self) -> None:
         (self.directory / "sessions").mkdir(parents=True, exist_ok=True)
+        # The layout a file-backed data dir has (its lock too), so listings compare alike.
+        (self.directory / "lock").touch()
         self._conn = await asyncpg.connect(self.url)
 
     async def stop(self) -> None:
@@ -60,7 +86,7 @@ class Mirror:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "mirror"
+    return tmp_path / "var"  # where the file-backed tests look: the mirror of the database
 
 
 @pytest.fixture
@@ -73,12 +99,13 @@ async def mirror(pg_url: str, data_dir: Path) -> AsyncIterator[Mirror]:
 
 @pytest.fixture
 async def make_client(
-    aiohttp_client: Any, tmp_path: Path, pg_url: str, mirror: Mirror
+    aiohttp_client: Any, tmp_path: Path, pg_url: str, mirror: Mirror, data_dir: Path
 ) -> AsyncIterator[ClientFactory]:
     unused = tmp_path / "unused-data-dir"
 
     async def start(directory: Path | None = None, **config: Any) -> TestClient[Any, Any]:
-        assert directory is None, "a second data dir has no meaning on one database"
+        # A restart on the same data is a start on the same database; another dir is a file test.
+        assert directory in (None, data_dir), "a second data dir has no meaning on one database"
         app = create_app(Config(data_dir=unused, log_url=pg_url, **config))
         app.on_response_prepare.append(mirror.on_response)
         return await aiohttp_client(app)  # type: ignore[no-any-return]
@@ -93,13 +120,28 @@ async def client(make_client: ClientFactory) -> TestClient[Any, Any]:
 
 
 def _collect() -> dict[str, Any]:
-    tests = {}
+    """The modules' tests under prefixed names, and the fixtures of their own they use."""
+    found: dict[str, Any] = {}
     for module in MODULES:
         prefix = module.__name__.rsplit(".", 1)[1].removeprefix("test_").removesuffix("_api")
         for name, test in vars(module).items():
-            if name.startswith("test_") and callable(test):
-                tests[f"test_{prefix}__{name.removeprefix('test_')}"] = test
-    return tests
+            if name.startswith("test_") and callable(test) and not _files_only(test):
+                found[f"test_{prefix}__{name.removeprefix('test_')}"] = test
+            elif _is_fixture(test) and name not in globals():
+                assert found.get(name, test) is test, f"two modules define the fixture {name}"
+                found[name] = test
+    return found
+
+
+def _is_fixture(thing: Any) -> bool:
+    return type(thing).__name__ == "FixtureFunctionDefinition" or hasattr(
+        thing, "_pytestfixturefunction"
+    )
+
+
+def _files_only(test: Any) -> bool:
+    """Marked `files_only`: it reads or damages log files itself, which has no database twin."""
+    return any(mark.name == "files_only" for mark in getattr(test, "pytestmark", []))
 
 
 globals().update(_collect())
