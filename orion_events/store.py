@@ -52,6 +52,7 @@ from orion_events.events import (
     SettingsChanged,
     SettingsReset,
 )
+from orion_events.heap import HeapKeeper
 from orion_events.idempotency import (
     NEW_SESSIONS,
     IdempotencyKey,
@@ -161,6 +162,7 @@ class Store:
         self._snapshot_interval = snapshot_interval
         self._snapshot_events = snapshot_events
         self._events = 0
+        self._heap = HeapKeeper()
         self._order = SessionOrder()
         # With a budget, only the recently used sessions keep their messages in memory.
         self._budget = None if cache_bytes is None else MessageBudget(cache_bytes)
@@ -175,7 +177,7 @@ class Store:
         try:
             return await self._load()
         finally:
-            gc.freeze()
+            self._heap.start()
             gc.enable()
 
     async def _load(self) -> LoadReport:
@@ -258,6 +260,7 @@ class Store:
             except OSError as exc:  # derived data: a failed snapshot costs a slower start only
                 log.warning("could not write a snapshot: %s", exc)
         await self._log.close()
+        self._heap.stop()
 
     async def write_snapshot(self) -> Path | None:
         """Snapshot the views as they stand: every view whose log has nothing in flight.
@@ -710,6 +713,7 @@ class Store:
             return
         self._install(stream, view)
         self._events += len(fresh)
+        self._heap.appended(len(fresh))
         keys_in(fresh, self._keys)
         if stream != SETTINGS_STREAM:
             if self._search_backlog is not None:
