@@ -195,7 +195,8 @@ def verify(data_dir: Path, as_json: bool) -> int:
 
 # -- offline reads: export and replay ------------------------------------------------------------
 
-OFFLINE_COMMANDS = frozenset({"export", "replay", "purge", "migrate"})
+# Commands whose OSError (a path not writable, a disk full) is reported in a line, not a traceback.
+OFFLINE_COMMANDS = frozenset({"export", "replay", "purge", "migrate", "backup", "restore"})
 SNIPPET = 60  # characters of a message a timeline line shows
 
 
@@ -401,6 +402,45 @@ def replay(data_dir: Path, session_id: str, version: int | None, as_json: bool) 
     return 0
 
 
+# -- backup and restore -----------------------------------------------------------------------
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    return path.resolve().is_relative_to(directory.resolve())
+
+
+def backup_logs(data_dir: Path, dest: Path) -> int:
+    """Exit 0, 1 when a log damaged in the middle was copied whole, 2 when nothing was copied."""
+    if not data_dir.is_dir():
+        _warn(f"no data directory at {data_dir}")
+        return 2
+    if dest.exists() and not dest.is_dir():
+        _warn(f"{dest} exists and is no directory; back up into a new directory")
+        return 2
+    if _inside(dest, data_dir):
+        _warn(f"{dest} is inside the data directory {data_dir}; back up to somewhere else")
+        return 2
+    report = backup(data_dir, dest)
+    print(
+        f"backed up {report.files} logs, {report.events} events, {report.bytes} bytes "
+        f"to {dest} ({report.trimmed} in-flight last lines left out)"
+    )
+    for path, damage in report.damaged.items():
+        print(f"{path}: damaged at {damage}; copied whole", file=sys.stderr)
+    return 1 if report.damaged else 0
+
+
+def restore_logs(source: Path, data_dir: Path) -> int:
+    if _inside(source, data_dir):
+        # Restoring a data dir onto itself would move its logs aside and copy back nothing.
+        _warn(f"{source} is the data directory {data_dir} or inside it; nothing was changed")
+        return 2
+    aside = restore(source, data_dir)
+    moved = f"; the previous logs are in {aside}" if aside else ""
+    print(f"restored {data_dir} from {source}{moved}")
+    return 0
+
+
 # -- purge ------------------------------------------------------------------------------------
 
 
@@ -460,19 +500,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return serve(config)
         if args.command == "backup":
-            report = backup(config.data_dir, args.dest)
-            print(
-                f"backed up {report.files} logs, {report.events} events, {report.bytes} bytes "
-                f"to {args.dest} ({report.trimmed} in-flight last lines left out)"
-            )
-            for path, damage in report.damaged.items():
-                print(f"{path}: damaged at {damage}; copied whole", file=sys.stderr)
-            return 1 if report.damaged else 0
+            return backup_logs(config.data_dir, args.dest)
         if args.command == "restore":
-            aside = restore(args.source, config.data_dir)
-            moved = f"; the previous logs are in {aside}" if aside else ""
-            print(f"restored {config.data_dir} from {args.source}{moved}")
-            return 0
+            return restore_logs(args.source, config.data_dir)
         if args.command == "export":
             return export(config.data_dir, args.sessions, args.format, args.out)
         if args.command == "replay":
