@@ -416,7 +416,11 @@ class FileLog:
                 if self._pending:
                     self._wakeup.set()
             if batch:
-                errors = await loop.run_in_executor(self._executor, self._commit_sync, batch)
+                before = {p.file: p.file.length for p in batch}
+                try:
+                    errors = await loop.run_in_executor(self._executor, self._commit_sync, batch)
+                except Exception as exc:  # anything but the OSErrors _commit_sync answers itself
+                    errors = self._abandon(before, exc)
                 for pending in batch:
                     error = errors.get(pending.file.stream)
                     if error is None:
@@ -499,6 +503,34 @@ class FileLog:
                 except OSError as exc:
                     failed[file] = exc
         return failed
+
+    def _abandon(
+        self, before: dict[_StreamFile, int], exc: Exception
+    ) -> dict[str, StorageUnavailable]:
+        """Fail a batch whose commit raised something unforeseen, and keep the committer alive.
+
+        Where the commit stopped is unknown: a write may be half done, an fsync may have failed
+        unseen, or a file's length, seq and hash may be advanced while another's are not. So,
+        as after a failed fsync, every log the batch touched refuses writes until a restart
+        re-reads it from disk; logs it did not touch are as they were and carry on. Refusing
+        every log instead would turn one bad batch (or one bug) into an outage of all sessions.
+        """
+        log.error("commit failed unexpectedly; its logs are read-only until restart", exc_info=exc)
+        reason = f"the commit failed unexpectedly: {type(exc).__name__}: {exc}"
+        errors: dict[str, StorageUnavailable] = {}
+        for file, length in before.items():
+            file.failed = reason
+            file.length = length
+            # Best effort, as after a failed fsync: the lines are answered 503, so they should not
+            # turn up after a restart. Done here, not on the commit thread, which may be the very
+            # thing that failed (an executor shut down); it is idle, so nothing races the fd.
+            if file.fd is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(file.fd, length)
+            errors[file.stream] = StorageUnavailable(
+                f"could not write the log: {type(exc).__name__}"
+            )
+        return errors
 
     def _undo_write(self, file: _StreamFile, exc: OSError) -> StorageUnavailable:
         try:

@@ -74,7 +74,6 @@ from orion_events.projector import (
     apply_settings,
     message_data,
     replay_session,
-    replay_settings,
 )
 from orion_events.search import SearchIndex, SearchPage
 from orion_events.views import SessionView, SettingsView
@@ -88,6 +87,10 @@ _TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 _INDEX_SLICE = 2000  # messages indexed between yields to the event loop while building
 _FOLLOW_PAGE = 1000  # events a follower applies per read of a shared log
 _FOLLOW_PAUSE = 0.5  # seconds before a follower tries again after the database failed
+# What folding a log whose lines all pass their checks can still raise: an event of the wrong
+# type or out of place (CorruptLog), or data the views do not take (unknown setting, missing
+# message field). At start-up each is damage to serve read-only, never a reason not to start.
+_UNFOLDABLE = (OrionError, LookupError, TypeError, ValueError)
 
 
 def utc_now() -> str:
@@ -96,6 +99,11 @@ def utc_now() -> str:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def _why(exc: Exception) -> str:
+    """What a log's replay stopped at, for health and the start-up report."""
+    return exc.message if isinstance(exc, OrionError) else f"{type(exc).__name__}: {exc}"
 
 
 @frozen
@@ -208,7 +216,7 @@ class Store:
             keys_in(stream.records, keys)
             if stream.stream == SETTINGS_STREAM:
                 start = found.settings if found and stream.resumed_after else SettingsView()
-                self._settings = replay_settings(stream.records, start)
+                self._settings = self._fold_settings(stream.records, start)
                 return
             if stream.stream == OPERATIONS_STREAM:
                 return
@@ -216,8 +224,9 @@ class Store:
                 view = replay_session(
                     stream.records, base[stream.stream] if stream.resumed_after else None
                 )
-            except OrionError as exc:
-                self._read_only[stream.stream] = exc.message
+            except _UNFOLDABLE as exc:
+                self._read_only[stream.stream] = _why(exc)
+                log.error("session %s cannot be replayed: %s", stream.stream, _why(exc))
                 return
             if view is not None:
                 if self._budget is not None and view.messages is not None:
@@ -243,6 +252,25 @@ class Store:
             damaged=dict(self._read_only),
             from_snapshot=resumed,
         )
+
+    def _fold_settings(self, records: Sequence[Recorded], start: SettingsView) -> SettingsView:
+        """The settings as of their last event the projector accepts.
+
+        A line can pass its hash and chain and still not be a settings event the projector
+        takes (another type, unknown keys): that is damage like any other, so the settings
+        stay served as they stood before it and turn read-only, instead of stopping start-up.
+        Folded event by event, not by replay_settings, to keep the view up to that line.
+        """
+        view = start
+        for recorded in records:
+            try:
+                view = apply_settings(view, recorded)
+            except _UNFOLDABLE as exc:
+                why = f"seq {recorded.seq}: {_why(exc)}"
+                self._read_only[SETTINGS_STREAM] = why
+                log.error("the settings log cannot be replayed past %s; read-only", why)
+                break
+        return view
 
     async def close(self) -> None:
         """Let queued commands finish, snapshot what changed, then close the log."""
@@ -686,9 +714,15 @@ class Store:
 
         return await self._write_settings(decide)
 
-    @staticmethod
-    def _check_settings(view: View, expected_version: int | None) -> None:
+    def _check_settings(self, view: View, expected_version: int | None) -> None:
         """If-Match on settings: the settings log's version (0 before its first event)."""
+        # The log refuses appends after damage it found itself; damage only the projector saw
+        # (see _fold_settings) is known here alone.
+        if SETTINGS_STREAM in self._read_only:
+            raise SessionReadOnly(
+                f"the settings are read-only: their log is damaged "
+                f"({self._read_only[SETTINGS_STREAM]})"
+            )
         assert isinstance(view, SettingsView)
         if expected_version is not None and expected_version != view.version:
             raise PreconditionFailed(

@@ -365,6 +365,80 @@ async def test_failed_fsync_across_a_group_commit_fails_every_log_in_it(data_dir
     assert_verifies(data_dir)
 
 
+# -- an unforeseen error in a commit ------------------------------------------------------------
+
+
+class BuggyIO(PosixIO):
+    """Real system calls, except that an armed write half-writes and then raises an error that
+    is no OSError (a bug, a MemoryError), which no fault handler of the log expects."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.raised = 0
+
+    def write(self, fd: int, data: bytes) -> None:
+        if not self.armed:
+            super().write(fd, data)
+            return
+        self.armed = False
+        os.write(fd, data[: len(data) // 2])
+        self.raised += 1
+        raise RuntimeError("a bug in the commit path")
+
+
+async def test_unforeseen_error_in_a_commit_fails_its_batch_and_later_appends_are_served(
+    data_dir: Path,
+) -> None:
+    io = BuggyIO()
+    store = await open_store(data_dir, io)
+    try:
+        victim = await store.create_session(title="victim")
+        other = await store.create_session(title="other")
+        victim_path = log_path(data_dir, victim.id)
+        victim_bytes = victim_path.read_bytes()
+        victim_view = dump(store.session(victim.id))
+
+        io.armed = True
+        with pytest.raises(StorageUnavailable):
+            # Bounded: were the committer to die, this append would wait for ever.
+            await asyncio.wait_for(
+                store.add_message(victim.id, role="user", content="lost to a bug"), 10
+            )
+        assert io.raised == 1
+        assert victim_path.read_bytes() == victim_bytes  # the half-write was cut back
+        assert dump(store.session(victim.id)) == victim_view
+
+        # The committer lives on: other logs, new and old, are written and acknowledged.
+        view = await store.add_message(other.id, role="user", content="other still writes")
+        assert view.version == 2
+        fresh = await store.create_session(title="created after the bug")
+        settings = await store.change_settings({"theme": "light"})
+        assert settings.theme == "light"
+        assert disk_message_ids(log_path(data_dir, other.id)) == [view.messages[-1].id]
+
+        # Where that commit stopped is unknown, so its log refuses writes until a restart.
+        with pytest.raises(StorageUnavailable):
+            await store.add_message(victim.id, role="user", content="lost later")
+        assert io.raised == 1
+        health = store.health()
+        assert health["status"] == "degraded"
+        assert health["read_only_sessions"] == [victim.id]
+        assert "RuntimeError" in health["problems"][victim.id]
+        served = everything(store)
+    finally:
+        # Bounded too: closing waits for every write in flight, a hung one included.
+        await asyncio.wait_for(store.close(), 10)
+
+    assert victim_path.read_bytes() == victim_bytes
+    async with restarted(data_dir, served) as again:
+        assert again.health()["status"] == "ok"
+        assert again.session(fresh.id).title == "created after the bug"
+        view = await again.add_message(victim.id, role="user", content="after restart")
+        assert view.version == victim_view["version"] + 1
+    assert_chain(victim_path, victim_view["version"] + 1)
+    assert_verifies(data_dir)
+
+
 # -- faults under concurrency -------------------------------------------------------------------
 
 

@@ -17,7 +17,9 @@ import attrs
 import orjson
 import pytest
 
+from orion_events.codec import GENESIS, encode
 from orion_events.errors import SessionNotFound, SessionReadOnly
+from orion_events.events import Event, MessageAdded, Recorded, SessionForked, SettingsChanged
 from orion_events.log import FileLog
 from orion_events.store import Store
 from orion_events.verify import verify_dir
@@ -29,6 +31,8 @@ from tests.orion_events.support import (
     open_with_report,
     write_sessions,
 )
+
+STAMP = "2025-11-10T12:00:05.123456Z"
 
 # -- helpers ------------------------------------------------------------------------------------
 
@@ -264,6 +268,109 @@ async def test_damaged_settings_log_is_read_only_and_sessions_stay_writable(
     assert path.read_bytes() == damaged
     found = report_for(data_dir, path)
     assert (found["kind"], found["line"]) == ("checksum_mismatch", 2)
+
+
+def last_position(data_dir: Path) -> int:
+    """The highest global position of any line under `data_dir`."""
+    return max(
+        orjson.loads(line)["pos"] for path in data_dir.rglob("*.jsonl") for line in lines_of(path)
+    )
+
+
+def valid_line(stream: str, seq: int, event: Event, *, prev: str, position: int) -> bytes:
+    """The line the codec itself writes for `event` at `seq`, chained after the hash `prev`."""
+    recorded = Recorded(stream, seq, str(uuid.uuid4()), STAMP, event, position)
+    return encode(recorded, prev)[0]
+
+
+def hash_of(line: bytes) -> str:
+    return str(orjson.loads(line)["hash"])
+
+
+UNFOLDABLE_SETTINGS: dict[str, Event] = {
+    "a session event": MessageAdded(str(uuid.uuid4()), "user", "in the settings log"),
+    "an unknown setting": SettingsChanged({"no_such_setting": 1}),
+}
+
+
+@pytest.mark.parametrize("case", list(UNFOLDABLE_SETTINGS))
+async def test_settings_line_the_projector_rejects_serves_settings_read_only_up_to_it(
+    data_dir: Path, case: str
+) -> None:
+    store = await open_store(data_dir)
+    try:
+        await store.change_settings({"theme": "light"})
+        second = await store.change_settings({"language": "fr"})
+        await store.change_settings({"max_tokens": 99})
+        session = await store.create_session(title="writable")
+    finally:
+        await store.close()
+    path = data_dir / "settings.jsonl"
+    lines = lines_of(path)
+    # Hash, chain, seq and stream all check out: only folding it into the settings fails.
+    position = last_position(data_dir)
+    event = UNFOLDABLE_SETTINGS[case]
+    bad = valid_line("settings", 3, event, prev=hash_of(lines[1]), position=position + 1)
+    after = valid_line(
+        "settings", 4, SettingsChanged({"theme": "auto"}), prev=hash_of(bad), position=position + 2
+    )
+    damaged = b"".join([lines[0], lines[1], bad, after])
+    path.write_bytes(damaged)
+    assert report_for(data_dir, path)["ok"]  # no byte is wrong: it is the content that is
+
+    for _start in range(2):  # found again on every start, whatever a snapshot holds
+        store, report = await open_with_report(data_dir)
+        try:
+            assert set(report.damaged) == {"settings"}
+            assert "seq 3" in report.damaged["settings"]
+            assert attrs.asdict(store.settings) == attrs.asdict(second)
+            with pytest.raises(SessionReadOnly):
+                await store.change_settings({"theme": "auto"})
+            with pytest.raises(SessionReadOnly):
+                await store.reset_settings()
+            health = store.health()
+            assert health["status"] == "degraded"
+            assert health["read_only_sessions"] == ["settings"]
+            view = await store.add_message(session.id, role="user", content="ok")
+            assert view.version == 2 + _start
+        finally:
+            await store.close()
+        assert path.read_bytes() == damaged
+
+
+async def test_session_log_the_projector_cannot_fold_does_not_stop_start_up(
+    data_dir: Path,
+) -> None:
+    history = await write_history(data_dir)
+    path = log_path(data_dir, history.session_id)
+    # A fork carrying a message without its fields: a valid line whose data no view takes.
+    fork = SessionForked(
+        title="fork",
+        title_source="client",
+        metadata={},
+        messages=[{"id": "m1"}],
+        source_session=history.other_id,
+        source_version=1,
+    )
+    position = orjson.loads(lines_of(path)[0])["pos"]  # the line it replaces: no clash
+    damaged = valid_line(history.session_id, 1, fork, prev=GENESIS, position=position)
+    path.write_bytes(damaged)
+    assert report_for(data_dir, path)["ok"]
+
+    store, report = await open_with_report(data_dir)
+    try:
+        assert set(report.damaged) == {history.session_id}
+        assert "KeyError" in report.damaged[history.session_id]
+        with pytest.raises(SessionNotFound):
+            store.session(history.session_id)
+        with pytest.raises(SessionReadOnly):
+            await store.add_message(history.session_id, role="user", content="refused")
+        assert store.health()["read_only_sessions"] == [history.session_id]
+        view = await store.add_message(history.other_id, role="user", content="fine")
+        assert view.version == 3
+    finally:
+        await store.close()
+    assert path.read_bytes() == damaged
 
 
 # -- torn tails ---------------------------------------------------------------------------------
