@@ -74,6 +74,7 @@ from orion_events.projector import (
     apply_settings,
     message_data,
     replay_session,
+    replay_settings,
 )
 from orion_events.search import SearchIndex, SearchPage
 from orion_events.views import SessionView, SettingsView
@@ -707,12 +708,16 @@ class Store:
 
         return await self._write_settings(decide)
 
-    async def reset_settings(self, *, expected_version: int | None = None) -> SettingsView:
+    async def reset_settings(
+        self, *, expected_version: int | None = None, idempotency_key: str | None = None
+    ) -> SettingsView:
+        key = IdempotencyKey.of(SETTINGS_STREAM, idempotency_key, "reset")
+
         def decide(view: View) -> Sequence[Event]:
             self._check_settings(view, expected_version)
             return [SettingsReset()]
 
-        return await self._write_settings(decide)
+        return await self._write_settings(decide, key)
 
     def _check_settings(self, view: View, expected_version: int | None) -> None:
         """If-Match on settings: the settings log's version (0 before its first event)."""
@@ -819,10 +824,14 @@ class Store:
         assert isinstance(result, SessionView)
         return result
 
-    async def _write_settings(self, decide: Decide) -> SettingsView:
-        view = await self._submit(SETTINGS_STREAM, _Command(decide, self._future()))
-        assert isinstance(view, SettingsView)
-        return view
+    async def _write_settings(
+        self, decide: Decide, key: IdempotencyKey | None = None
+    ) -> SettingsView:
+        result = await self._submit(SETTINGS_STREAM, _Command(decide, self._future(), key))
+        if isinstance(result, _Replay):  # a retry: the settings as the first request left them
+            return replay_settings((await self._log.read(SETTINGS_STREAM))[: result.seq])
+        assert isinstance(result, SettingsView)
+        return result
 
     @staticmethod
     def _future() -> asyncio.Future[Any]:

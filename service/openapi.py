@@ -846,10 +846,10 @@ def _paths() -> dict[str, Any]:
                 "operationId": "reset_settings",
                 "summary": "Back to the defaults",
                 "tags": ["settings"],
-                "parameters": [if_match],
+                "parameters": [if_match, key],
                 "responses": {
                     "200": _ok("All settings, at their defaults.", _schema("Settings"), ETag=etag),
-                    **_errors(*AUTH, 412, 503),
+                    **_errors(*AUTH, 412, 422, 503),
                 },
             },
         },

@@ -245,7 +245,10 @@ async def patch_settings(request: web.Request) -> web.Response:
 
 async def reset_settings(request: web.Request) -> web.Response:
     store = _store(request)
-    return _settings(await store.reset_settings(expected_version=expected_version(request)))
+    reset = store.reset_settings(
+        expected_version=expected_version(request), idempotency_key=_idempotency_key(request)
+    )
+    return _settings(await reset)
 
 
 async def search(request: web.Request) -> web.Response:

@@ -414,3 +414,53 @@ async def test_a_stale_if_match_on_a_patch_that_would_change_nothing_is_412(
     )
     await expect_error(client, response, 412)
     assert settings_log(data_dir) == before
+
+
+# -- retries of a reset ---------------------------------------------------------------------------
+
+
+async def reset_with_key(client: Any, key: str) -> Any:
+    return await client.post("/api/settings/reset", headers={"Idempotency-Key": key})
+
+
+async def test_a_retried_reset_is_applied_once_and_answered_as_the_first(
+    make_client, data_dir
+) -> None:
+    client = await make_client()
+    await patch(client, {"theme": "light"})
+    first = await reset_with_key(client, "reset-1")
+    assert first.status == 200
+    answer = check_settings(await first.json())
+    assert answer == DEFAULTS
+    await patch(client, {"max_tokens": 99})  # changed since: a retry must not undo this
+    retry = await reset_with_key(client, "reset-1")
+    assert retry.status == 200
+    assert await retry.json() == answer
+    assert etag_version(retry) == etag_version(first) == 2
+    assert (await get_settings(client))["max_tokens"] == 99
+    assert settings_log_types(data_dir) == [
+        "settings_changed",
+        "settings_reset",
+        "settings_changed",
+    ]
+    await client.close()
+
+    client = await make_client(data_dir)  # the key is kept in the log: it outlives a restart
+    again = await reset_with_key(client, "reset-1")
+    assert await again.json() == answer
+    assert (await get_settings(client))["max_tokens"] == 99
+    assert len(settings_log_types(data_dir)) == 3
+    other = await reset_with_key(client, "reset-2")  # a new key is a new reset
+    assert (await other.json())["max_tokens"] == DEFAULTS["max_tokens"]
+    assert settings_log_types(data_dir)[-1] == "settings_reset"
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9"])
+async def test_a_reset_with_a_malformed_idempotency_key_is_422(client, data_dir, key) -> None:
+    await patch(client, {"theme": "light"})
+    before = settings_log(data_dir)
+    response = await client.post(
+        "/api/settings/reset", headers={"Idempotency-Key": key.encode().decode("latin-1")}
+    )
+    await expect_error(client, response, 422, field="Idempotency-Key")
+    assert settings_log(data_dir) == before
