@@ -151,3 +151,69 @@ def test_settings_replay_applies_changes_in_order() -> None:
         "version": 2,
         "updated_at": "2025-01-01T00:00:02.000000Z",
     }
+
+
+GOLDEN_AUDIT = Path(__file__).parent.parent / "fixtures" / "golden-audit"
+
+
+def golden_audit_replay() -> dict[str, object]:
+    """What the audit fixture's logs replay to: every view, every event as the API shows it, the
+    idempotency keys the logs carry, and the global order."""
+    from orion_events.idempotency import keys_in
+    from service.payloads import event_json
+
+    sessions, events, keys = {}, {}, {}  # type: ignore[var-annotated]
+    positions = []
+    for path in sorted((GOLDEN_AUDIT / "var" / "sessions").glob("*.jsonl")):
+        result = scan(path.read_bytes(), path.stem)
+        assert result.damage is None
+        view = replay_session(result.records)
+        assert view is not None
+        sessions[view.id] = {**session_json(view), "deleted": view.deleted}
+        events[view.id] = [event_json(r) for r in result.records]
+        keys_in(result.records, keys)
+        positions += [r.position for r in result.records]
+    settings = scan((GOLDEN_AUDIT / "var" / "settings.jsonl").read_bytes(), "settings")
+    assert settings.damage is None
+    keys_in(settings.records, keys)
+    positions += [r.position for r in settings.records]
+    return {
+        "sessions": sessions,
+        "events": events,
+        "settings": settings_json(replay_settings(settings.records)),
+        "settings_events": [event_json(r) for r in settings.records],
+        "keys": sorted([*scope_key, *entry] for scope_key, entry in keys.items()),
+        "positions": sorted(positions),
+    }
+
+
+def test_golden_audit_log_replays_to_the_committed_views() -> None:
+    """Forks, edits, message deletes, restores, clears, keys and settings resets in today's
+    format: these files are never regenerated, and must replay to the same views forever."""
+    got = golden_audit_replay()
+    assert got == orjson.loads((GOLDEN_AUDIT / "expected.json").read_bytes())
+    # What an auditor would check by hand, so the expected file itself is not taken on trust.
+    positions = got["positions"]
+    assert positions == list(range(1, len(positions) + 1))  # type: ignore[arg-type]
+    views = list(got["sessions"].values())  # type: ignore[attr-defined]
+    restored = next(v for v in views if v["title"] == "Renamed")
+    assert not restored["deleted"]
+    assert [m["content"] for m in restored["messages"]] == [
+        "Ünïcode\u00a0and  spaces: what is a fork?",
+        "A new session starting from a point in another.",
+    ]
+    fork = next(v for v in views if v["title"] == "The fork")
+    assert fork["forked_from"]["session_id"] == restored["id"]
+    assert [m["content"] for m in fork["messages"]][-1] == "And then?"
+    gone = next(v for v in views if v["title"] == "Deleted for good")
+    assert gone["deleted"]
+    assert gone["messages"] == []
+    assert got["settings"]["max_tokens"] == 4096
+    assert got["settings"]["theme"] == "dark"  # reset, then only max_tokens changed
+    assert {k[1] for k in got["keys"]} == {  # type: ignore[attr-defined]
+        "create-a",
+        "msg-1",
+        "fork-1",
+        "restore-1",
+        "reset-1",
+    }
