@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from orion_events.log import EventLog, FileLog
+from orion_events.log import EventLog, FileLog, PosixIO
 from orion_events.pglog import PostgresLog
 from orion_events.pgrows import redact
 from orion_events.store import Store
@@ -21,14 +22,14 @@ from service.routes import setup_routes
 log = logging.getLogger(__name__)
 
 
-async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+async def _store_ctx(app: web.Application, *, log_io: PosixIO | None) -> AsyncIterator[None]:
     config = app[CONFIG]
     cache = None if config.cache_mb is None else config.cache_mb * 1024 * 1024
     event_log: EventLog
     if config.log_url is not None:
         event_log, where = PostgresLog(config.log_url), redact(config.log_url)
     else:
-        event_log, where = FileLog(config.data_dir), str(config.data_dir)
+        event_log, where = FileLog(config.data_dir, io=log_io), str(config.data_dir)
     store = Store(event_log, cache_bytes=cache)
     report = await store.open()
     log.info(
@@ -54,7 +55,15 @@ async def _end_streams(app: web.Application) -> None:
     app[SHUTTING_DOWN].set()
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, *, log_io: PosixIO | None = None) -> web.Application:
+    """The service on `config`.
+
+    `log_io` replaces the file log's write/fsync system calls (the default is the real ones): the
+    seam through which tests make the disk fail with real OSErrors under the real app. It is no
+    setting, so it is not in Config, and it has no meaning for a PostgreSQL log.
+    """
+    if log_io is not None and config.log_url is not None:
+        raise ValueError("log_io applies to the file log only, not to log_url")
     middlewares = [json_errors]
     if config.api_token:
         middlewares.append(bearer_auth(config.api_token))
@@ -65,6 +74,6 @@ def create_app(config: Config) -> web.Application:
     app[SHUTTING_DOWN] = asyncio.Event()
     app[SESSION_BODIES] = EncodedSessions()
     app.on_shutdown.append(_end_streams)
-    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(functools.partial(_store_ctx, log_io=log_io))
     setup_routes(app)
     return app

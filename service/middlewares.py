@@ -71,6 +71,16 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if status == 500:
             log.exception("unmapped domain error")
         return error_response(status, exc.code, exc.message, exc.field)
+    except web.RequestPayloadError:
+        # aiohttp raises this (no HTTPException) when the body does not decode as its
+        # Content-Encoding says: the client's fault, so a 400, not the catch-all's 500. The
+        # parser cannot go on past it, so the connection closes rather than wait for a next
+        # request it could not read.
+        response = error_response(
+            400, "bad_request", "the body does not decode as its Content-Encoding says"
+        )
+        response.force_close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -84,8 +94,14 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_response(500, "internal", "internal error; it has been logged")
 
 
+def _wire_bytes(text: str) -> bytes:
+    """The bytes `text` was decoded from: aiohttp decodes headers (and Python the environment)
+    as UTF-8 with surrogateescape, so a non-UTF-8 byte round-trips instead of raising."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def bearer_auth(token: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    expected = f"Bearer {token}".encode()
+    expected = _wire_bytes(f"Bearer {token}")
 
     @web.middleware
     async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -94,7 +110,7 @@ def bearer_auth(token: str) -> Callable[[web.Request, Handler], Awaitable[web.St
             and request.path != "/api/health"
             and request.method != "OPTIONS"
         ):
-            given = request.headers.get("Authorization", "").encode()
+            given = _wire_bytes(request.headers.get("Authorization", ""))
             if not hmac.compare_digest(given, expected):
                 raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
         return await handler(request)

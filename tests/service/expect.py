@@ -1,14 +1,19 @@
-"""Checks the service tests share: the documented error shape, health, ids, timestamps, logs."""
+"""Checks the service tests share: the documented error shape, health, ids, timestamps, logs;
+and a raw HTTP request for what aiohttp's client would not send."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+from attrs import frozen
 
 SUMMARY_KEYS = {"id", "title", "created_at", "updated_at", "version", "message_count", "metadata"}
 SESSION_KEYS = SUMMARY_KEYS | {"messages"}
@@ -87,3 +92,51 @@ def log_file(data_dir: Path, session_id: str) -> Path:
 def event_types(data: bytes) -> list[str]:
     """The event type of every line of a log's bytes."""
     return [orjson.loads(line)["type"] for line in data.splitlines()]
+
+
+@frozen
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+async def raw_request(
+    client: Any,
+    method: str,
+    target: str,
+    *,
+    headers: Mapping[str, str | bytes] | None = None,
+    body: bytes = b"",
+) -> RawResponse:
+    """Send one HTTP/1.1 request with `target` exactly as given; read the whole answer.
+
+    A header value given as bytes goes on the wire as those bytes, so a test can send what
+    aiohttp's client refuses to (bytes that are not UTF-8, say)."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        lines = [
+            f"{method} {target} HTTP/1.1".encode(),
+            f"Host: {client.host}:{client.port}".encode(),
+            b"Connection: close",
+            f"Content-Length: {len(body)}".encode(),
+            *(
+                name.encode() + b": " + (value if isinstance(value, bytes) else value.encode())
+                for name, value in (headers or {}).items()
+            ),
+        ]
+        writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        await writer.drain()
+        data = await reader.read()
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    head, _, payload = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parsed = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        parsed[name.strip().lower()] = value.strip()
+    assert "chunked" not in parsed.get("transfer-encoding", ""), "error bodies are not streamed"
+    return RawResponse(int(status_line.split()[1]), parsed, payload)

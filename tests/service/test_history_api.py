@@ -634,6 +634,36 @@ async def test_feed_under_concurrent_writers_is_gap_free_and_ordered(client) -> 
         assert [m["id"] for m in session["messages"]] == [e["data"]["message_id"] for e in own[1:]]
 
 
+async def test_200_concurrent_posts_to_one_session_take_seqs_1_to_201(client, data_dir) -> None:
+    sid = (await create(client))["id"]
+    contents = [f"burst {n:03d}" for n in range(200)]
+    responses = await asyncio.gather(
+        *(
+            client.post(f"/api/sessions/{sid}/messages", json={"role": "user", "content": c})
+            for c in contents
+        )
+    )
+    assert [r.status for r in responses] == [201] * 200
+    messages = [await r.json() for r in responses]
+    assert [m["content"] for m in messages] == contents, "each answer is its own message"
+    assert sorted(etag_version(r) for r in responses) == list(range(2, 202))
+
+    events = await history(client, sid)
+    assert [e["seq"] for e in events] == list(range(1, 202)), "no gap, no duplicate"
+    assert sorted(e["data"]["content"] for e in events[1:]) == contents
+    by_message = {e["data"]["message_id"]: e["seq"] for e in events[1:]}
+    assert {m["id"]: etag_version(r) for m, r in zip(messages, responses, strict=True)} == (
+        by_message
+    )
+    session = await current(client, sid)
+    assert (session["version"], session["message_count"]) == (201, 200)
+    assert [m["id"] for m in session["messages"]] == list(by_message)
+
+    lines = [orjson.loads(line) for line in log_file(data_dir, sid).read_bytes().splitlines()]
+    assert [line["seq"] for line in lines] == list(range(1, 202))
+    assert [line["id"] for line in lines] == [e["id"] for e in events]
+
+
 @pytest.mark.parametrize("limit", [1, 7, 50, 420])
 async def test_feed_paging_reaches_every_event_once(client, limit) -> None:
     sessions = [s["id"] for s in await asyncio.gather(*(create(client) for _ in range(20)))]

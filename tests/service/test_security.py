@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from service.config import Config
-from tests.service.expect import JSON, check_error_shape
+from tests.service.expect import JSON, check_error_shape, raw_request
 
 TOKEN = "s3cret-tok3n"
 GOOD = {"Authorization": f"Bearer {TOKEN}"}
@@ -98,6 +99,41 @@ async def test_route_with_a_wrong_token_is_401_and_changes_nothing(
         method, path.format(id=sid), json=body, headers={"Authorization": authorization}
     )
     await expect_401(client, response)
+    assert tree(data_dir) == before
+
+
+# Header bytes that are not UTF-8 (aiohttp hands them on surrogate-escaped), sent raw because
+# aiohttp's client would not send them.
+NON_UTF8_AUTHORIZATION = {
+    "latin-1": f"Bearer {TOKEN[:-1]}\xe9".encode("latin-1"),
+    "token-then-ff": f"Bearer {TOKEN}".encode() + b"\xff",
+    "ff-fe": b"Bearer \xff\xfe",
+    "broken-sequence": b"Bearer \xc3\x28",
+    "lone-continuation": b"\x80" * 64,
+}
+
+
+@pytest.mark.parametrize(
+    "authorization", NON_UTF8_AUTHORIZATION.values(), ids=list(NON_UTF8_AUTHORIZATION)
+)
+@pytest.mark.parametrize(("method", "path", "body", "status"), ROUTES, ids=ROUTE_IDS)
+async def test_authorization_that_is_not_utf8_is_401_and_changes_nothing(
+    make_client, data_dir, method, path, body, status, authorization
+) -> None:
+    client = await make_client(api_token=TOKEN)
+    sid = await seeded(client)
+    before = tree(data_dir)
+    headers: dict[str, str | bytes] = {"Authorization": authorization}
+    payload = b""
+    if body is not None:
+        headers["Content-Type"] = JSON
+        payload = orjson.dumps(body)
+    response = await raw_request(client, method, path.format(id=sid), headers=headers, body=payload)
+    assert response.status == 401, response.body
+    assert response.headers["content-type"].startswith(JSON)
+    assert check_error_shape(orjson.loads(response.body))["code"] == "unauthorized"
+    assert TOKEN.encode() not in response.body
+    assert (await client.get("/api/health")).status == 200
     assert tree(data_dir) == before
 
 
