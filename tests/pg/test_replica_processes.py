@@ -42,10 +42,14 @@ async def test_writes_through_one_are_read_and_streamed_through_the_other(
     async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as http:
         created = await ok(http, "POST", f"{a.url}/api/sessions", {"title": "via A"})
         sid = created["id"]
+        # B serves the session once it has followed A's create (a few ms later): a subscriber
+        # on B before then would get a 404.
+        await _until(http, f"{b.url}/api/sessions/{sid}", lambda s: s["version"] == 1)
         # A live subscriber on B, then writes through A.
         stream = await http.get(
             f"{b.url}/api/sessions/{sid}/events/stream", headers={"Last-Event-ID": "1"}
         )
+        assert stream.status == 200, await stream.text()
         for n in range(3):
             await ok(
                 http,
@@ -56,6 +60,7 @@ async def test_writes_through_one_are_read_and_streamed_through_the_other(
         seen: list[str] = []
         while len(seen) < 3:
             line = (await asyncio.wait_for(stream.content.readline(), 5)).decode()
+            assert line, "the stream ended before the events came"
             if line.startswith("id: "):
                 seen.append(line[4:].strip())
         stream.close()
