@@ -122,11 +122,11 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
 
 
-async def script(*args: str) -> Run:
-    """The real `orion-events` process."""
+async def script(*args: str | Path) -> Run:
+    """The real `orion-events` process, stdout and stderr on pipes (no terminal)."""
     proc = await asyncio.create_subprocess_exec(
         console_script(),
-        *args,
+        *map(str, args),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=clean_env(),
@@ -134,6 +134,31 @@ async def script(*args: str) -> Run:
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode is not None
     return Run(proc.returncode, out.decode(), err.decode())
+
+
+async def on_terminal(*args: str | Path) -> tuple[int, bytes, bytes]:
+    """`orion-events` with stderr on a pseudo-terminal: exit code, stdout, what the terminal got."""
+    main_fd, terminal_fd = os.openpty()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            console_script(),
+            *map(str, args),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=terminal_fd,
+            env=clean_env(),
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+        os.close(terminal_fd)
+        terminal_fd = -1
+        shown = b""
+        while chunk := await asyncio.to_thread(_read_or_eof, main_fd):
+            shown += chunk
+    finally:
+        if terminal_fd != -1:
+            os.close(terminal_fd)
+        os.close(main_fd)
+    assert proc.returncode is not None
+    return proc.returncode, out, shown
 
 
 @pytest.fixture
@@ -341,26 +366,10 @@ async def test_export_leaves_out_purged_sessions_and_the_operations_log(
 async def test_export_shows_progress_when_stderr_is_a_terminal(
     data_dir: Path, built: Built, tmp_path: Path
 ) -> None:
-    main_fd, terminal_fd = os.openpty()
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            console_script(),
-            *("export", "--out", str(tmp_path / "out"), "--data-dir", str(data_dir)),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=terminal_fd,
-            env=clean_env(),
-        )
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
-        os.close(terminal_fd)
-        terminal_fd = -1
-        shown = b""
-        while chunk := await asyncio.to_thread(_read_or_eof, main_fd):
-            shown += chunk
-    finally:
-        if terminal_fd != -1:
-            os.close(terminal_fd)
-        os.close(main_fd)
-    assert proc.returncode == 0
+    code, out, shown = await on_terminal(
+        "export", "--out", tmp_path / "out", "--data-dir", data_dir
+    )
+    assert code == 0
     assert b"exported 4/4 sessions" in shown
     assert b"4/4" not in out
 

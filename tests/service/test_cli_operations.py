@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from orion_events.store import Store
 from service.cli import main
 from tests.conftest import ClientFactory
 from tests.orion_events.support import open_store
+from tests.service.test_cli_offline import Run, on_terminal, script
 
 pytestmark = pytest.mark.files_only
 
@@ -38,75 +38,11 @@ MESSAGES = 5  # so every session log has 6 lines
 
 
 @attrs.frozen
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-@attrs.frozen
 class Finding:
     file: str
     line: int
     offset: int
     kind: str
-
-
-def console_script() -> Path:
-    found = Path(sys.executable).parent / "orion-events"
-    if not found.exists():
-        pytest.fail(f"no console script at {found}: is the project installed in this venv?")
-    return found
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
-
-
-async def script(*args: str | Path) -> Run:
-    """The real `orion-events` process, stdout and stderr on pipes (no terminal)."""
-    proc = await asyncio.create_subprocess_exec(
-        console_script(),
-        *map(str, args),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=clean_env(),
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode is not None
-    return Run(proc.returncode, out.decode(), err.decode())
-
-
-async def on_terminal(*args: str | Path) -> tuple[int, bytes, bytes]:
-    """`orion-events` with stderr on a pseudo-terminal: exit code, stdout, what the terminal got."""
-    main_fd, terminal_fd = os.openpty()
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            console_script(),
-            *map(str, args),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=terminal_fd,
-            env=clean_env(),
-        )
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
-        os.close(terminal_fd)
-        terminal_fd = -1
-        shown = b""
-        while chunk := await asyncio.to_thread(_read_or_eof, main_fd):
-            shown += chunk
-    finally:
-        if terminal_fd != -1:
-            os.close(terminal_fd)
-        os.close(main_fd)
-    assert proc.returncode is not None
-    return proc.returncode, out, shown
-
-
-def _read_or_eof(fd: int) -> bytes:
-    try:
-        return os.read(fd, 4096)
-    except OSError:  # EIO: the terminal's other end is closed
-        return b""
 
 
 @pytest.fixture
