@@ -92,8 +92,11 @@ class EventLog(Protocol):
         """
         ...
 
-    async def read(self, stream: str) -> list[Recorded]:
-        """Every durable event of one stream, in order."""
+    async def read(self, stream: str, after: int = 0) -> list[Recorded]:
+        """The durable events of one stream with seqs after `after` (all by default), in order.
+
+        The chain is checked from the event at `after` on, so a tail costs what it holds.
+        """
         ...
 
     async def read_all(self, after: int, limit: int) -> list[Recorded]:
@@ -551,7 +554,7 @@ class FileLog:
 
     # -- reads and shutdown -------------------------------------------------------------------
 
-    async def read(self, stream: str) -> list[Recorded]:
+    async def read(self, stream: str, after: int = 0) -> list[Recorded]:
         file = self._files.get(stream)
         if file is None or file.length == 0:
             return []  # unknown, or its first append failed: nothing durable to read
@@ -559,7 +562,10 @@ class FileLog:
         # Open, read and close in one call on a worker thread: a reader cancelled meanwhile
         # (a client gone, a shutdown) cannot leave the file open.
         data = await _read_prefix(file.path, length)
-        return scan(data, stream).records
+        # Whole: a file's lines have no index by seq, and only a replica (never this log,
+        # which one process owns) asks for tails often.
+        records = scan(data, stream).records
+        return records[after:] if after else records
 
     def _publish(self, pending: _Pending) -> None:
         """Make a durable append readable in the global feed."""

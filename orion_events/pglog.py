@@ -405,13 +405,26 @@ class PostgresLog:
             raise StorageUnavailable("the log is closed")
         return self._pool
 
-    async def read(self, stream: str) -> list[Recorded]:
+    async def read(self, stream: str, after: int = 0) -> list[Recorded]:
         pool = self._opened()
         with unavailable("read the event log"):
+            # From the event at `after` itself: its own hash checked, it anchors the chain of
+            # the tail (a replica that lost a race reads only what it has not seen).
             found = await pool.fetch(
-                f"SELECT {SELECTED} FROM orion_events WHERE stream = $1 ORDER BY seq", stream
+                f"SELECT {SELECTED} FROM orion_events WHERE stream = $1 AND seq >= $2 ORDER BY seq",
+                stream,
+                after,
             )
-        return check_stream(stream, [Row.from_record(r) for r in found]).records
+        rows = [Row.from_record(r) for r in found]
+        if not after:
+            return check_stream(stream, rows).records
+        if not rows or rows[0].seq != after:
+            return []  # the stream is not that long
+        try:
+            decode_row(rows[0])
+        except LineDamage as exc:
+            raise CorruptLog(f"{stream} seq {after}: {exc.kind}: {exc.message}") from None
+        return check_stream(stream, rows[1:], first_seq=after + 1, prev=rows[0].hash).records
 
     async def read_all(self, after: int, limit: int) -> list[Recorded]:
         pool = self._opened()

@@ -246,15 +246,17 @@ class StreamCheck:
     damage: RowDamage | None
 
 
-def check_stream(stream: str, rows: Sequence[Row]) -> StreamCheck:
+def check_stream(
+    stream: str, rows: Sequence[Row], *, first_seq: int = 1, prev: str = GENESIS
+) -> StreamCheck:
     """Decode a stream's rows in seq order, checking each hash and the chain; stop at damage.
 
-    Damage is never a torn tail here (a transaction commits whole), so it is never cut.
+    `rows` start at `first_seq`, whose line must follow the hash `prev`. Damage is never a
+    torn tail here (a transaction commits whole), so it is never cut.
     """
     records: list[Recorded] = []
-    prev = GENESIS
     for index, row in enumerate(rows):
-        expected = index + 1
+        expected = first_seq + index
         try:
             recorded, prev = decode(row.line()[:-1], stream=stream, seq=expected, prev=prev)
             _check_key_columns(row)

@@ -797,7 +797,8 @@ class Store:
         under load, and deciding again on a view it has not brought up to date would only lose
         the same race again. What it brings later is skipped, each event counting once.
         """
-        for recorded in await self._log.read(stream):
+        view = self._view(stream)
+        for recorded in await self._log.read(stream, view.version if view is not None else 0):
             self._apply_shared(recorded)
 
     # -- the per-stream writer ----------------------------------------------------------------

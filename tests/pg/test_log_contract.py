@@ -185,6 +185,32 @@ async def test_append_then_read(event_log: Any) -> None:
     assert await event_log.read(new_id()) == []
 
 
+async def test_read_after_a_seq_gives_the_tail(event_log: Any) -> None:
+    sid = new_id()
+    written = await event_log.append(sid, events(sid, 1, 5))
+    for after in range(6):
+        assert await event_log.read(sid, after) == written[after:]
+    assert await event_log.read(sid, 9) == []
+    assert await event_log.read(new_id(), 2) == []
+
+
+async def test_a_database_tail_read_checks_its_anchor_and_chain(pg_url: str) -> None:
+    """A file log scans the whole file for a tail anyway; the database reads from the event at
+    `after` on, so that event's own hash and the chain after it must still be checked."""
+    log, rows = PostgresLog(pg_url), PgBackend(pg_url)
+    await log.open()
+    try:
+        sid = new_id()
+        await log.append(sid, events(sid, 1, 4))
+        await rows.tamper(sid, 3)
+        assert [r.seq for r in await log.read(sid, 1)] == [2]  # stops where a whole read does
+        assert [r.seq for r in await log.read(sid)] == [1, 2]
+        with pytest.raises(CorruptLog):
+            await log.read(sid, 3)  # the anchor itself is the tampered event
+    finally:
+        await log.close()
+
+
 async def test_seqs_continue_and_a_wrong_seq_appends_nothing(event_log: Any) -> None:
     sid = new_id()
     await event_log.append(sid, events(sid, 1, 2))
