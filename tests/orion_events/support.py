@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,61 @@ def everything(store: Store) -> dict[str, Any]:
         "sessions": {v.id: dump(store.session(v.id)) for v in page.sessions},
         "settings": attrs.asdict(store.settings),
     }
+
+
+class FaultyIO(PosixIO):
+    """Real system calls, except that a test can make them fail with a real OSError.
+
+    `write_errno` / `fsync_errno` arm a fault; `only` limits it to some log files (by the path
+    the fd is open on). With `partial`, a failing write first writes half its bytes for real.
+    Every write/fsync fault raised is recorded, so a test can prove its fault actually fired.
+
+    An armed fsync fault also fails `syncfs` (one flush of the whole file system, which the log
+    may use for a batch touching many files): a writeback error on any file of the file system
+    is reported to syncfs, whichever file's fd it was given.
+    """
+
+    def __init__(self) -> None:
+        self.write_errno: int | None = None
+        self.fsync_errno: int | None = None
+        self.partial = False
+        self.only: set[Path] | None = None
+        self.raised: list[tuple[str, Path]] = []
+        self.syncfs_faults = 0
+        self.partial_writes: list[tuple[bytes, int]] = []  # (bytes written, file size after)
+
+    def _target(self, fd: int) -> Path | None:
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if self.only is None or path in self.only:
+            return path
+        return None
+
+    def write(self, fd: int, data: bytes) -> None:
+        path = self._target(fd) if self.write_errno is not None else None
+        if path is None:
+            super().write(fd, data)
+            return
+        assert self.write_errno is not None
+        if self.partial:
+            half = data[: len(data) // 2]
+            assert half, "nothing to write half of"
+            written = os.write(fd, half)
+            self.partial_writes.append((half[:written], os.fstat(fd).st_size))
+        self.raised.append(("write", path))
+        raise OSError(self.write_errno, os.strerror(self.write_errno), str(path))
+
+    def fsync(self, fd: int) -> None:
+        path = self._target(fd) if self.fsync_errno is not None else None
+        if path is None:
+            super().fsync(fd)
+            return
+        assert self.fsync_errno is not None
+        self.raised.append(("fsync", path))
+        raise OSError(self.fsync_errno, os.strerror(self.fsync_errno), str(path))
+
+    def syncfs(self, fd: int) -> None:
+        if self.fsync_errno is None:
+            super().syncfs(fd)
+            return
+        self.syncfs_faults += 1
+        raise OSError(self.fsync_errno, os.strerror(self.fsync_errno))

@@ -9,7 +9,6 @@ real, and each test reads the log files back byte for byte.
 from __future__ import annotations
 
 import errno
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,10 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
-from orion_events.log import PosixIO
 from service.app import create_app
 from service.config import Config
 from tests.conftest import ClientFactory
+from tests.orion_events.support import FaultyIO
 from tests.service.expect import JSON, check_error_shape, log_file
 
 # Every write a session takes: method, path (under the session), body.
@@ -33,59 +32,16 @@ SESSION_WRITES = [
 WRITE_IDS = [f"{method} {{id}}{path}" for method, path, _ in SESSION_WRITES]
 
 
-class FailingDisk(PosixIO):
-    """The real system calls, until a test arms a real OSError for writes or fsyncs.
-
-    `only` limits a fault to some log files (by the path their fd is open on). A failing write
-    first writes half its bytes for real, as a disk filling up midway does, so the test sees
-    that the log cut them back. Each fault raised is recorded, to prove it fired.
-    """
-
-    def __init__(self) -> None:
-        self.write_errno: int | None = None
-        self.fsync_errno: int | None = None
-        self.only: set[Path] | None = None
-        self.raised: list[tuple[str, Path]] = []
-
-    def _armed_for(self, fault: int | None, fd: int) -> Path | None:
-        if fault is None:
-            return None
-        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
-        return path if self.only is None or path in self.only else None
-
-    def write(self, fd: int, data: bytes) -> None:
-        path = self._armed_for(self.write_errno, fd)
-        if path is None:
-            super().write(fd, data)
-            return
-        assert self.write_errno is not None
-        os.write(fd, data[: len(data) // 2])
-        self.raised.append(("write", path))
-        raise OSError(self.write_errno, os.strerror(self.write_errno), str(path))
-
-    def fsync(self, fd: int) -> None:
-        path = self._armed_for(self.fsync_errno, fd)
-        if path is None:
-            super().fsync(fd)
-            return
-        assert self.fsync_errno is not None
-        self.raised.append(("fsync", path))
-        raise OSError(self.fsync_errno, os.strerror(self.fsync_errno), str(path))
-
-    def syncfs(self, fd: int) -> None:
-        # A writeback error on any file of the file system is reported to syncfs too.
-        if self.fsync_errno is not None:
-            raise OSError(self.fsync_errno, os.strerror(self.fsync_errno))
-        super().syncfs(fd)
+@pytest.fixture
+def disk() -> FaultyIO:
+    """Faults that write half a failing write first, as a disk filling up midway does."""
+    disk = FaultyIO()
+    disk.partial = True
+    return disk
 
 
 @pytest.fixture
-def disk() -> FailingDisk:
-    return FailingDisk()
-
-
-@pytest.fixture
-async def faulty_client(aiohttp_client: Any, data_dir: Path, disk: FailingDisk) -> Any:
+async def faulty_client(aiohttp_client: Any, data_dir: Path, disk: FaultyIO) -> Any:
     """The real app on `data_dir`, its log's write and fsync going through `disk`."""
     return await aiohttp_client(create_app(Config(data_dir=data_dir), log_io=disk))
 
@@ -199,7 +155,7 @@ async def test_damaged_middle_line_serves_the_session_read_only_up_to_it(
 @pytest.mark.parametrize(("method", "path", "body"), SESSION_WRITES, ids=WRITE_IDS)
 async def test_full_disk_is_503_leaves_no_partial_line_and_the_next_write_succeeds(
     faulty_client: TestClient[Any, Any],
-    disk: FailingDisk,
+    disk: FaultyIO,
     data_dir: Path,
     method: str,
     path: str,
@@ -230,7 +186,7 @@ async def test_full_disk_is_503_leaves_no_partial_line_and_the_next_write_succee
 async def test_failed_fsync_is_503_and_that_session_refuses_writes_until_restart(
     faulty_client: TestClient[Any, Any],
     make_client: ClientFactory,
-    disk: FailingDisk,
+    disk: FaultyIO,
     data_dir: Path,
     method: str,
     path: str,
