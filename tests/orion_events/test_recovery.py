@@ -236,6 +236,21 @@ async def test_damage_at_line_1_refuses_writes_and_serves_nothing(data_dir: Path
     assert report_for(data_dir, path)["line"] == 1
 
 
+async def assert_settings_read_only_and_sessions_writable(
+    store: Store, session_id: str, version_after: int
+) -> None:
+    """Settings writes refused, health degraded naming them, and a session still writable."""
+    with pytest.raises(SessionReadOnly):
+        await store.change_settings({"theme": "auto"})
+    with pytest.raises(SessionReadOnly):
+        await store.reset_settings()
+    health = store.health()
+    assert health["status"] == "degraded"
+    assert health["read_only_sessions"] == ["settings"]
+    view = await store.add_message(session_id, role="user", content="ok")
+    assert view.version == version_after
+
+
 async def test_damaged_settings_log_is_read_only_and_sessions_stay_writable(
     data_dir: Path,
 ) -> None:
@@ -255,14 +270,7 @@ async def test_damaged_settings_log_is_read_only_and_sessions_stay_writable(
     store = await open_store(data_dir)
     try:
         assert attrs.asdict(store.settings) == attrs.asdict(first)
-        with pytest.raises(SessionReadOnly):
-            await store.change_settings({"theme": "auto"})
-        with pytest.raises(SessionReadOnly):
-            await store.reset_settings()
-        health = store.health()
-        assert health["status"] == "degraded"
-        assert health["read_only_sessions"] == ["settings"]
-        assert (await store.add_message(session.id, role="user", content="ok")).version == 2
+        await assert_settings_read_only_and_sessions_writable(store, session.id, 2)
     finally:
         await store.close()
     assert path.read_bytes() == damaged
@@ -324,15 +332,7 @@ async def test_settings_line_the_projector_rejects_serves_settings_read_only_up_
             assert set(report.damaged) == {"settings"}
             assert "seq 3" in report.damaged["settings"]
             assert attrs.asdict(store.settings) == attrs.asdict(second)
-            with pytest.raises(SessionReadOnly):
-                await store.change_settings({"theme": "auto"})
-            with pytest.raises(SessionReadOnly):
-                await store.reset_settings()
-            health = store.health()
-            assert health["status"] == "degraded"
-            assert health["read_only_sessions"] == ["settings"]
-            view = await store.add_message(session.id, role="user", content="ok")
-            assert view.version == 2 + _start
+            await assert_settings_read_only_and_sessions_writable(store, session.id, 2 + _start)
         finally:
             await store.close()
         assert path.read_bytes() == damaged
