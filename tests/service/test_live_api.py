@@ -474,7 +474,9 @@ async def test_idle_streams_send_heartbeats(live, path) -> None:
 async def test_a_subscriber_that_falls_too_far_behind_is_let_go_and_resumes(
     make_client,
 ) -> None:
-    client = await make_client(sse_heartbeat=0.2, sse_max_lag=50)
+    # The stalled write must outlast the 400 posts however slow the machine (the write timeout
+    # would drop the reader without a word): this is the lag policy's test.
+    client = await make_client(sse_heartbeat=0.2, sse_max_lag=50, sse_write_timeout=600)
     sid = await create(client)
     stream = await open_stream(client, FEED)
     await add(client, sid, "first")
