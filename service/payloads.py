@@ -124,28 +124,43 @@ def event_json(recorded: Recorded) -> dict[str, Any]:
 
 
 class EncodedSessions:
-    """The JSON body of recently read sessions, by id and version.
+    """The JSON bodies of recently read sessions and of their summaries, by id and version.
 
     Views never change (a write makes a new one, with a new version), so a body encoded once
-    serves every read of that version; only the most recently read few hundred are kept.
+    serves every read of that version. A list page is its summaries' bodies joined, so listing
+    costs a lookup per session instead of building and encoding a dict per session on every
+    request. Only the most recently read few thousand of each are kept.
     """
 
-    __slots__ = ("_bodies", "_size")
+    __slots__ = ("_bodies", "_size", "_summaries", "_summaries_size")
 
-    def __init__(self, size: int = 512) -> None:
+    def __init__(self, size: int = 512, summaries: int = 4096) -> None:
         self._size = size
+        self._summaries_size = summaries
         self._bodies: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+        self._summaries: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
 
     def body(self, view: SessionView) -> bytes:
-        cached = self._bodies.get(view.id)
+        return self._encoded(self._bodies, self._size, view, messages=True)
+
+    def summaries(self, views: Iterable[SessionView]) -> bytes:
+        """The JSON array of these sessions' summaries, in order."""
+        cache, size = self._summaries, self._summaries_size
+        return b"[" + b",".join(self._encoded(cache, size, v, messages=False) for v in views) + b"]"
+
+    @staticmethod
+    def _encoded(
+        cache: OrderedDict[str, tuple[int, bytes]], size: int, view: SessionView, *, messages: bool
+    ) -> bytes:
+        cached = cache.get(view.id)
         if cached is not None and cached[0] == view.version:
-            self._bodies.move_to_end(view.id)
+            cache.move_to_end(view.id)
             return cached[1]
-        body = orjson.dumps(session_json(view))
-        self._bodies[view.id] = (view.version, body)
-        self._bodies.move_to_end(view.id)
-        if len(self._bodies) > self._size:
-            self._bodies.popitem(last=False)
+        body = orjson.dumps(session_json(view, messages=messages))
+        cache[view.id] = (view.version, body)
+        cache.move_to_end(view.id)
+        if len(cache) > size:
+            cache.popitem(last=False)
         return body
 
 

@@ -66,7 +66,8 @@ async def list_sessions(request: web.Request) -> web.Response:
     headers = {}
     if page.next_cursor is not None:
         headers = _next_link(request, limit=limit, cursor=page.next_cursor)
-    return respond([session_json(v, messages=False) for v in page.sessions], headers=headers)
+    body = request.app[SESSION_BODIES].summaries(page.sessions)
+    return web.Response(body=body, content_type=JSON, headers=headers)
 
 
 async def get_session(request: web.Request) -> web.Response:

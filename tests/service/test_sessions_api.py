@@ -209,6 +209,31 @@ async def test_list_returns_summaries_without_messages(client) -> None:
     assert by_id[second["id"]]["message_count"] == 1
 
 
+async def test_a_listed_summary_follows_every_write(client) -> None:
+    # The list serves summaries encoded once per version: each write must show at once.
+    session = await create(client, title="before")
+    path = f"/api/sessions/{session['id']}"
+    writes = [
+        ("GET", "", None),
+        ("PUT", "", {"title": "after"}),
+        ("POST", "/messages", {"role": "user", "content": "one"}),
+        ("PUT", "", {"metadata": {"k": "v"}}),
+        ("POST", "/messages", {"role": "assistant", "content": "two"}),
+        ("DELETE", "/messages", None),
+        ("DELETE", "", None),
+        ("POST", "/restore", None),
+    ]
+    for method, suffix, body in writes:
+        response = await client.request(method, path + suffix, json=body)
+        assert response.status in (200, 201, 204), await response.text()
+        listed = await (await client.get("/api/sessions")).json()
+        if method == "DELETE" and not suffix:
+            assert listed == []
+            continue
+        full = await (await client.get(path)).json()
+        assert listed == [{k: v for k, v in full.items() if k != "messages"}]
+
+
 async def test_health_reports_ok_and_counts(client) -> None:
     response = await client.get("/api/health")
     assert response.status == 200
