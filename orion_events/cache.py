@@ -6,12 +6,12 @@ from collections import OrderedDict
 
 from orion_events.views import SessionView
 
-MESSAGE_OVERHEAD = 300  # bytes of a MessageView, its id and timestamp strings, its list slot
+MESSAGE_OVERHEAD = 100  # bytes of a packed message's header, its bytes object, its list slot
 
 
-def message_bytes(content: str) -> int:
-    """What a message costs in memory, roughly: its text plus everything around it."""
-    return len(content) + MESSAGE_OVERHEAD
+def message_bytes(content_size: int) -> int:
+    """What a message costs in memory, roughly: its UTF-8 text plus everything around it."""
+    return content_size + MESSAGE_OVERHEAD
 
 
 class MessageBudget:
@@ -33,9 +33,9 @@ class MessageBudget:
         assert view.messages is not None
         old_bytes, old_count = self._hot.pop(view.id, (0, -1))
         if old_count >= 0 and view.message_count == old_count + 1:
-            size = old_bytes + message_bytes(view.messages[-1].content)
+            size = old_bytes + message_bytes(view.messages.content_size(-1))
         else:
-            size = sum(message_bytes(m.content) for m in view.messages)
+            size = sum(map(message_bytes, view.messages.content_sizes()))
         self._hot[view.id] = (size, view.message_count)
         self.hot_bytes += size - old_bytes
         coldest = []

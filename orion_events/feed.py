@@ -96,7 +96,7 @@ class FeedIndex:
             lengths.extend(e - s for s, e in zip(starts, ends, strict=False))
         clashes: list[FeedEntry] = []
         last = index.last_position
-        for i in sorted(range(len(positions)), key=positions.__getitem__):
+        for i in _position_order(positions):
             entry = (positions[i], stream_ids[i], seqs[i], offsets[i], lengths[i])
             if entry[0] <= after:
                 continue  # the snapshot's index already holds it
@@ -147,3 +147,33 @@ class FeedIndex:
 
     def __len__(self) -> int:
         return len(self._positions)
+
+
+def _position_order(positions: array[int]) -> Iterable[int]:
+    """Indexes of `positions` in ascending order of position, ties in index order.
+
+    Positions are nearly dense (holes only where an append failed), so they are placed by
+    counting into an array; sorting a list of a million indexes would hold a million Python
+    ints at once at the end of every start, and their memory stays behind once freed.
+    """
+    if not positions:
+        return []
+    low, high = min(positions), max(positions)
+    if high - low > 4 * len(positions) + 1024:  # sparse (hand-made logs): sort as such
+        return sorted(range(len(positions)), key=positions.__getitem__)
+    first = array("q", [-1]) * (high - low + 1)  # the first index at each position
+    repeats: dict[int, list[int]] = {}  # later indexes at a position some index holds
+    for i, position in enumerate(positions):
+        slot = position - low
+        if first[slot] < 0:
+            first[slot] = i
+        else:
+            repeats.setdefault(slot, []).append(i)
+    return _in_order(first, repeats)
+
+
+def _in_order(first: array[int], repeats: dict[int, list[int]]) -> Iterable[int]:
+    for slot, i in enumerate(first):
+        if i >= 0:
+            yield i
+            yield from repeats.get(slot, ())

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -269,9 +270,12 @@ class FileLog:
                 loaded.append(stream_load)
             else:
                 each(stream_load)
-            positions = [r.position for r in stream_load.records]
+            # Arrays, not lists: a million Python ints held to the end of the load would leave
+            # their memory behind, fragmented among the views', once freed.
+            positions = array("q", [r.position for r in stream_load.records])
             first = stream_load.resumed_after + 1
-            logs.append((stream, first, positions, offsets, self._files[stream].length))
+            lines = (stream, first, positions, array("q", offsets), self._files[stream].length)
+            logs.append(lines)
         if marks and resume is not None:
             # The snapshot's index holds every event up to its position; what the logs add
             # since (tails, new logs) comes after it.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -33,11 +32,6 @@ AUTO_TITLE_LENGTH = 50
 def auto_title(content: str) -> str:
     """The title a first user message gives its session: whitespace collapsed, at most 50 chars."""
     return " ".join(content.split())[:AUTO_TITLE_LENGTH]
-
-
-def intern(value: str | None) -> str | None:
-    """Roles, agents and models repeat across millions of messages: keep one copy of each."""
-    return None if value is None else sys.intern(value)
 
 
 def message_from_data(data: Mapping[str, Any]) -> MessageView:
@@ -200,7 +194,11 @@ def replay_session(
             draft = _Draft(_first_view(recorded))
         else:
             draft.apply(recorded)
-    return None if draft is None else draft.view()
+    if draft is None:
+        return None
+    if draft.messages is not None:
+        draft.messages = draft.messages.compacted()  # held for long: no growth slack
+    return draft.view()
 
 
 def apply_settings(view: SettingsView, recorded: Recorded) -> SettingsView:

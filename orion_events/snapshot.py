@@ -14,7 +14,9 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import struct
 import sys
+from array import array
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,13 +25,14 @@ import attrs
 import orjson
 from attrs import frozen
 
-from orion_events.projector import intern
-from orion_events.views import MessageList, MessageView, SessionView, SettingsView
+from orion_events import packing
+from orion_events.views import MessageList, SessionView, SettingsView
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2  # 2: cold sessions (summary only) and message counts
-FILE_NAME = "snapshot.json"
+FORMAT = 3  # 3: binary, messages packed as in memory (2: JSON, cold sessions as summaries)
+FILE_NAME = "snapshot.bin"
+OLD_FILE_NAMES = ("snapshot.json",)  # earlier formats: never read, removed on the next write
 
 
 @frozen
@@ -53,13 +56,14 @@ class Snapshot:
     feed: Mapping[str, bytes]  # the feed index's columns, as array bytes
 
 
+_MAGIC = b"orion-snapshot\n"
+_HEADER_LENGTH = struct.Struct("<Q")
+_BIG_ENDIAN = sys.byteorder == "big"
+
+
 def _session_row(view: SessionView) -> list[Any]:
-    # A cold session is kept as its summary alone: its messages stay in its log.
-    messages = (
-        None
-        if view.messages is None
-        else [[m.id, m.role, m.content, m.timestamp, m.agent, m.model] for m in view.messages]
-    )
+    # A cold session is kept as its summary alone (messages None): they stay in its log. A hot
+    # one's messages follow the header, packed, and its row says how many.
     return [
         view.id,
         view.created_at,
@@ -70,15 +74,13 @@ def _session_row(view: SessionView) -> list[Any]:
         view.metadata,
         view.deleted,
         view.forked_from,
-        messages,
+        None if view.messages is None else len(view.messages),
         view.message_count,
     ]
 
 
-def _session_of(row: list[Any]) -> SessionView:
-    (sid, created, updated, version, title, source, metadata, deleted, forked, messages, count) = (
-        row
-    )
+def _session_of(row: list[Any], messages: MessageList | None) -> SessionView:
+    (sid, created, updated, version, title, source, metadata, deleted, forked, _, count) = row
     return SessionView(
         sid,
         created,
@@ -87,14 +89,7 @@ def _session_of(row: list[Any]) -> SessionView:
         title,
         source,
         metadata,
-        None
-        if messages is None
-        else MessageList(
-            [
-                MessageView(mid, sys.intern(role), content, at, intern(agent), intern(model))
-                for mid, role, content, at, agent, model in messages
-            ]
-        ),
+        messages,
         deleted,
         None if forked is None else (forked[0], forked[1]),
         count,
@@ -102,8 +97,17 @@ def _session_of(row: list[Any]) -> SessionView:
 
 
 def encode(snapshot: Snapshot) -> bytes:
+    return b"".join(_encoded(snapshot))
+
+
+def _encoded(snapshot: Snapshot) -> list[bytes | bytearray]:
+    """The magic line, the length of a JSON header, the header, then every hot session's packed
+    messages as they are held in memory: per session, where each ends (i64 each), then their
+    bytes. No message is decoded or encoded, so a snapshot costs what copying its bytes costs."""
     settings = snapshot.settings
-    return orjson.dumps(
+    names = list(packing.NAMES.names)  # before the messages: every number in them is in here
+    packed = [v.messages.packed for v in snapshot.sessions if v.messages is not None]
+    header = orjson.dumps(
         {
             "format": FORMAT,
             "position": snapshot.position,
@@ -115,18 +119,54 @@ def encode(snapshot: Snapshot) -> bytes:
             "settings": attrs.asdict(settings),
             "keys": [[*k, *v] for k, v in snapshot.keys.items()],
             "feed": {name: base64.b64encode(raw).decode() for name, raw in snapshot.feed.items()},
+            "names": names,
         }
     )
+    parts: list[bytes | bytearray] = [_MAGIC, _HEADER_LENGTH.pack(len(header)), header]
+    for data, ends in packed:
+        if _BIG_ENDIAN:  # little-endian on disk, as packed messages are
+            ends.byteswap()
+        parts.append(ends.tobytes())
+        parts.append(data)
+    return parts
 
 
 def decode(raw: bytes) -> Snapshot:
-    doc = orjson.loads(raw)
+    if not raw.startswith(_MAGIC):
+        raise ValueError("not a snapshot of this format")
+    at = len(_MAGIC) + _HEADER_LENGTH.size
+    (header_length,) = _HEADER_LENGTH.unpack_from(raw, len(_MAGIC))
+    doc = orjson.loads(raw[at : at + header_length])
     if doc.get("format") != FORMAT:
         raise ValueError(f"snapshot format {doc.get('format')!r} is not {FORMAT}")
+    at += header_length
+    numbers = packing.renumbering(doc["names"])
+    sessions = []
+    for row in doc["sessions"]:
+        count = row[9]
+        messages = None
+        if count is not None:
+            ends = array("q")
+            ends.frombytes(raw[at : at + 8 * count])
+            if _BIG_ENDIAN:
+                ends.byteswap()
+            at += 8 * count
+            size = ends[-1] if count else 0
+            data = bytearray(raw[at : at + size])
+            if len(ends) != count or len(data) != size:
+                raise ValueError("the snapshot is cut short")
+            at += size
+            if numbers is not None:
+                for i in range(count):
+                    packing.renumber(data, ends[i - 1] if i else 0, numbers)
+            messages = MessageList.of_packed(data, ends)
+        sessions.append(_session_of(row, messages))
+    if at != len(raw):
+        raise ValueError("the snapshot has bytes past its last session")
     return Snapshot(
         position=doc["position"],
         marks={s: StreamMark(*m) for s, m in doc["marks"].items()},
-        sessions=[_session_of(row) for row in doc["sessions"]],
+        sessions=sessions,
         settings=SettingsView(**doc["settings"]),
         keys={(k[0], k[1]): (k[2], k[3], k[4]) for k in doc["keys"]},
         feed={name: base64.b64decode(text) for name, text in doc["feed"].items()},
@@ -139,7 +179,7 @@ def write(directory: Path, snapshot: Snapshot) -> Path:
     target = directory / FILE_NAME
     temporary = directory / f"{FILE_NAME}.tmp"
     with open(temporary, "wb") as out:
-        out.write(encode(snapshot))
+        out.writelines(_encoded(snapshot))  # no copy of the whole: messages are most of it
         out.flush()
         os.fsync(out.fileno())
     os.replace(temporary, target)
@@ -148,6 +188,8 @@ def write(directory: Path, snapshot: Snapshot) -> Path:
         os.fsync(fd)
     finally:
         os.close(fd)
+    for old in OLD_FILE_NAMES:
+        (directory / old).unlink(missing_ok=True)
     return target
 
 
@@ -160,6 +202,6 @@ def read(directory: Path) -> Snapshot | None:
         return None
     try:
         return decode(raw)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError, struct.error) as exc:
         log.warning("ignoring snapshot %s: %s", path, exc)
         return None

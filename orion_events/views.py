@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Literal, TypeAlias, overload
 
 from attrs import evolve, field, frozen
 
+from orion_events import packing
 from orion_events.events import Metadata
 
 DEFAULT_TITLE = "New Chat"
@@ -28,41 +30,95 @@ class MessageView:
 class MessageList:
     """An immutable sequence of messages whose `appended` costs O(1), not a copy.
 
-    Views share one backing list and each remembers its own length, so an older view still sees
-    exactly its prefix. Only the view at the tip may extend the backing list in place; appending to
-    an older view (a branch) copies its prefix first.
+    A session's messages lie packed end to end in one buffer (orion_events.packing: ~330 bytes
+    for 300 of text, against ~600 as objects), with the offset each one ends at, and are
+    unpacked into MessageViews when read; the service caches a session's JSON body, so reads
+    rarely unpack.
+
+    Views share one buffer and each remembers its own length, so an older view still sees
+    exactly its prefix. Only the view at the tip may extend the buffer in place; appending to an
+    older view (a branch) copies its prefix first.
     """
 
-    __slots__ = ("_items", "_length")
+    __slots__ = ("_data", "_ends", "_length")
 
-    def __init__(self, items: list[MessageView] | None = None, length: int | None = None) -> None:
-        self._items = items if items is not None else []
-        self._length = len(self._items) if length is None else length
+    def __init__(self, messages: Iterable[MessageView] = ()) -> None:
+        self._data = bytearray()
+        self._ends = array("q")
+        for message in messages:
+            self._data += _pack(message)
+            self._ends.append(len(self._data))
+        self._length = len(self._ends)
+
+    @classmethod
+    def of_packed(cls, data: bytearray, ends: array[int], length: int | None = None) -> MessageList:
+        """Messages already packed (a snapshot's): taken over, not copied."""
+        messages = cls.__new__(cls)
+        messages._data, messages._ends = data, ends
+        messages._length = len(ends) if length is None else length
+        return messages
+
+    @property
+    def packed(self) -> tuple[bytearray, array[int]]:
+        """A copy of the packed messages and where each ends: for snapshots.
+
+        Slices, not memoryviews: a snapshot is encoded on a thread, and a buffer with a view
+        open on it cannot grow, so the tip's next append would fail.
+        """
+        return self._data[: self._end(self._length)], self._ends[: self._length]
+
+    def _end(self, length: int) -> int:
+        return self._ends[length - 1] if length else 0
+
+    def _span(self, index: int) -> tuple[int, int]:
+        return self._end(index), self._ends[index]
+
+    def compacted(self) -> MessageList:
+        """The same messages in a buffer of exactly their size: after a bulk load, whose
+        appends left the buffer over-allocated as any growing buffer is."""
+        data, ends = self.packed
+        return MessageList.of_packed(data, ends)
 
     def appended(self, message: MessageView) -> MessageList:
-        items = self._items
-        if len(items) != self._length:
-            items = items[: self._length]
-        items.append(message)
-        return MessageList(items, self._length + 1)
+        data, ends = self._data, self._ends
+        if len(ends) != self._length:
+            data, ends = data[: self._end(self._length)], ends[: self._length]
+        data += _pack(message)
+        ends.append(len(data))
+        return MessageList.of_packed(data, ends, self._length + 1)
 
     def replaced(self, index: int, message: MessageView) -> MessageList:
         """A copy with one message changed: O(n), for the rare edit."""
-        items = self._items[: self._length]
+        items = list(self)
         items[index] = message
         return MessageList(items)
 
     def removed(self, index: int) -> MessageList:
-        items = self._items[: self._length]
+        items = list(self)
         del items[index]
         return MessageList(items)
 
     def index_of(self, message_id: str) -> int | None:
-        items = self._items
+        data, prefix = self._data, packing.id_prefix(message_id)
         for i in range(self._length - 1, -1, -1):
-            if items[i].id == message_id:
+            start, end = self._span(i)
+            if end - start >= len(prefix) and data.startswith(prefix, start):
                 return i
         return None
+
+    def content_size(self, index: int) -> int:
+        """One message's UTF-8 content length, without unpacking it."""
+        return packing.content_size(self._data, *self._span(self._checked(index)))
+
+    def content_sizes(self) -> Iterator[int]:
+        """Each message's UTF-8 content length, without unpacking: for the memory budget."""
+        for i in range(self._length):
+            yield packing.content_size(self._data, *self._span(i))
+
+    def _checked(self, index: int) -> int:
+        if not -self._length <= index < self._length:
+            raise IndexError(index)
+        return index % self._length
 
     def __len__(self) -> int:
         return self._length
@@ -73,27 +129,29 @@ class MessageList:
     def __getitem__(self, index: slice) -> list[MessageView]: ...
     def __getitem__(self, index: int | slice) -> MessageView | list[MessageView]:
         if isinstance(index, slice):
-            return self._items[: self._length][index]
-        if not -self._length <= index < self._length:
-            raise IndexError(index)
-        return self._items[index % self._length]
+            return [self[i] for i in range(self._length)[index]]
+        return MessageView(*packing.unpack(self._data, *self._span(self._checked(index))))
 
     def __iter__(self) -> Iterator[MessageView]:
-        items = self._items
+        data = self._data
         for i in range(self._length):
-            yield items[i]
+            yield MessageView(*packing.unpack(data, *self._span(i)))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, MessageList):
             return NotImplemented
-        return self._length == other._length and all(
-            a == b for a, b in zip(self, other, strict=True)
-        )
+        return self._length == other._length and self.packed == other.packed
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"MessageList(<{self._length} messages>)"
+
+
+def _pack(message: MessageView) -> bytes:
+    return packing.pack(
+        message.id, message.role, message.content, message.timestamp, message.agent, message.model
+    )
 
 
 @frozen

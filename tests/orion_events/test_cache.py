@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from orion_events.log import FileLog
+from orion_events.snapshot import FILE_NAME as SNAPSHOT_FILE
 from orion_events.store import Store
 from service.payloads import session_json
 
@@ -43,7 +44,7 @@ async def test_a_budget_keeps_few_sessions_hot_and_serves_every_one_whole(data_d
     unbounded, _ = await _open(data_dir, None)
     expected = await _everything(unbounded, ids)
     await unbounded.close()
-    (data_dir / "snapshots" / "snapshot.json").unlink()  # this test reads the logs themselves
+    (data_dir / "snapshots" / SNAPSHOT_FILE).unlink()  # this test reads the logs themselves
 
     store, report = await _open(data_dir, BUDGET)
     try:
@@ -101,7 +102,7 @@ async def test_a_snapshot_of_cold_sessions_holds_summaries_and_resumes(data_dir:
     store, _ = await _open(data_dir, BUDGET)
     await store.add_message(ids[0], role="user", content="hot at close")
     await store.close()  # snapshot: most sessions cold, their messages left in the logs
-    assert b"session20 message3" not in (data_dir / "snapshots" / "snapshot.json").read_bytes()
+    assert b"session20 message3" not in (data_dir / "snapshots" / SNAPSHOT_FILE).read_bytes()
 
     store, report = await _open(data_dir, BUDGET)
     try:
@@ -110,7 +111,7 @@ async def test_a_snapshot_of_cold_sessions_holds_summaries_and_resumes(data_dir:
     finally:
         store._snapshot_position = store._log.last_position
         await store.close()
-    (data_dir / "snapshots" / "snapshot.json").unlink()
+    (data_dir / "snapshots" / SNAPSHOT_FILE).unlink()
     replayed_store, _ = await _open(data_dir, None)
     try:
         assert resumed == await _everything(replayed_store, ids)

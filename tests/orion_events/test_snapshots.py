@@ -7,8 +7,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from orion_events import packing
 from orion_events.log import FileLog
 from orion_events.purge import purge
+from orion_events.snapshot import FILE_NAME as SNAPSHOT_FILE
 from orion_events.store import Store
 from service.payloads import event_json, session_json, settings_json
 from tests.orion_events.support import open_store, open_with_report
@@ -47,7 +51,7 @@ async def _write_history(store: Store, tag: str) -> list[str]:
 
 async def _full_replay_state(data_dir: Path) -> dict[str, Any]:
     """The state a start without any snapshot gives (the snapshot is moved away meanwhile)."""
-    snapshot = data_dir / "snapshots" / "snapshot.json"
+    snapshot = data_dir / "snapshots" / SNAPSHOT_FILE
     aside = data_dir.parent / "snapshot.aside"
     snapshot.rename(aside)
     store = await open_store(data_dir)
@@ -63,7 +67,7 @@ async def test_a_start_from_a_snapshot_and_its_tails_equals_a_full_replay(data_d
     store = await open_store(data_dir)
     await _write_history(store, "before")
     await store.close()  # writes the snapshot
-    assert (data_dir / "snapshots" / "snapshot.json").is_file()
+    assert (data_dir / "snapshots" / SNAPSHOT_FILE).is_file()
 
     # More is written after the snapshot, and the next close is kept from snapshotting, so the
     # next start must read these tails from the logs.
@@ -109,8 +113,8 @@ async def test_a_broken_or_missing_snapshot_costs_only_time(data_dir: Path) -> N
     await store.close()
     replayed = await _full_replay_state(data_dir)
 
-    snapshot = data_dir / "snapshots" / "snapshot.json"
-    snapshot.write_bytes(snapshot.read_bytes()[:1000])  # cut short: not JSON any more
+    snapshot = data_dir / "snapshots" / SNAPSHOT_FILE
+    snapshot.write_bytes(snapshot.read_bytes()[:1000])  # cut short: not a whole snapshot any more
     store = await open_store(data_dir)
     try:
         assert await _state(store) == replayed
@@ -149,7 +153,7 @@ async def test_purge_deletes_snapshots_holding_the_purged_text(data_dir: Path) -
     store = await open_store(data_dir)
     ids = await _write_history(store, "secret")
     await store.close()
-    snapshot = data_dir / "snapshots" / "snapshot.json"
+    snapshot = data_dir / "snapshots" / SNAPSHOT_FILE
     assert ids[0].encode() in snapshot.read_bytes()
 
     await purge(data_dir, ids[0], by="test")
@@ -161,3 +165,34 @@ async def test_purge_deletes_snapshots_holding_the_purged_text(data_dir: Path) -
         assert ids[1] in store._sessions
     finally:
         await store.close()
+
+
+async def test_a_snapshot_numbering_names_differently_is_renumbered(data_dir: Path) -> None:
+    # Packed messages hold a number for their (role, agent, model); a snapshot written by
+    # another process numbered them in its own order, which it carries beside the messages.
+    sent = [(role, f"model {n}") for n, role in enumerate(["user", "assistant", "system", "tool"])]
+    store = await open_store(data_dir)
+    sid = (await store.create_session(title="names")).id
+    for n, (role, model) in enumerate(sent):
+        await store.add_message(sid, role=role, content=str(n), model=model)
+    await store.close()
+    path = data_dir / "snapshots" / SNAPSHOT_FILE
+    raw = path.read_bytes()
+    start = raw.index(b"\n") + 1
+    length = int.from_bytes(raw[start : start + 8], "little")
+    header = orjson.loads(raw[start + 8 : start + 8 + length])
+    # Swap what the first and the last message's numbers meant in the writer's table.
+    first, last = (packing.NAMES.number((role, None, model)) for role, model in sent[::3])
+    names = header["names"]
+    names[first], names[last] = names[last], names[first]
+    encoded = orjson.dumps(header)
+    rest = raw[start + 8 + length :]
+    path.write_bytes(raw[:start] + len(encoded).to_bytes(8, "little") + encoded + rest)
+
+    store, report = await open_with_report(data_dir)
+    try:
+        assert report.from_snapshot
+        read = [(m.role, m.model) for m in store.session(sid).messages]
+    finally:
+        await store.close()
+    assert read == [sent[3], sent[1], sent[2], sent[0]]
