@@ -173,6 +173,7 @@ class Store:
         self._events = 0
         self._heap = HeapKeeper()
         self._order = SessionOrder()
+        self._list_changes = 0
         # With a budget, only the recently used sessions keep their messages in memory.
         self._budget = None if cache_bytes is None else MessageBudget(cache_bytes)
 
@@ -240,6 +241,7 @@ class Store:
         self._keys = {**found.keys, **keys} if found is not None and resumed else keys
         self._events = events
         self._order = SessionOrder(list(self._sessions.values()))
+        self._list_changes += 1
         self._snapshot_position = self._log.last_position if resumed else 0
         self._indexer = asyncio.create_task(self._build_search(list(self._sessions.values())))
         self._snapshotter = asyncio.create_task(self._snapshot_now_and_then())
@@ -375,6 +377,12 @@ class Store:
         if view is None:
             raise SessionNotFound(f"no session {session_id}")
         return view
+
+    @property
+    def list_changes(self) -> int:
+        """Grows whenever any page of `sessions()` could change: a view was installed (a
+        summary or the order changed) or the store was loaded."""
+        return self._list_changes
 
     def sessions(self, limit: int | None = None, cursor: str | None = None) -> Page:
         """Live sessions, most recent activity first (ties by id), from after `cursor`."""
@@ -812,6 +820,7 @@ class Store:
         elif view is not None:
             self._sessions[stream] = view
             self._order.update(view)
+            self._list_changes += 1
             self._touch(view)
 
     async def _write_session(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 from aiohttp import web
@@ -123,22 +123,51 @@ def event_json(recorded: Recorded) -> dict[str, Any]:
     return body
 
 
+Page: TypeAlias = tuple[bytes, Mapping[str, str]]  # a list page's body and headers
+
+
 class EncodedSessions:
     """The JSON bodies of recently read sessions and of their summaries, by id and version.
 
     Views never change (a write makes a new one, with a new version), so a body encoded once
     serves every read of that version. A list page is its summaries' bodies joined, so listing
     costs a lookup per session instead of building and encoding a dict per session on every
-    request. Only the most recently read few thousand of each are kept.
+    request; and a page once joined is served as it is until the list changes at all. Only the
+    most recently read few thousand of each are kept.
     """
 
-    __slots__ = ("_bodies", "_size", "_summaries", "_summaries_size")
+    __slots__ = ("_bodies", "_pages", "_pages_at", "_size", "_summaries", "_summaries_size")
 
     def __init__(self, size: int = 512, summaries: int = 4096) -> None:
         self._size = size
         self._summaries_size = summaries
         self._bodies: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
         self._summaries: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+        self._pages: dict[tuple[int | None, str | None], Page] = {}
+        self._pages_at = -1  # the store's list_changes the kept pages were read at
+
+    def page(self, changes: int, limit: int | None, cursor: str | None) -> Page | None:
+        """A list page as read while the list stood at `changes`, if one was kept: clients poll
+        the first page far more often than anything changes."""
+        if changes != self._pages_at:
+            return None
+        return self._pages.get((limit, cursor))
+
+    def keep_page(
+        self,
+        changes: int,
+        limit: int | None,
+        cursor: str | None,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> Page:
+        if changes != self._pages_at:
+            self._pages.clear()
+            self._pages_at = changes
+        if len(self._pages) >= 64:  # one list, many cursors: keep the newest few
+            self._pages.pop(next(iter(self._pages)))
+        page = self._pages[(limit, cursor)] = (body, headers)
+        return page
 
     def body(self, view: SessionView) -> bytes:
         return self._encoded(self._bodies, self._size, view, messages=True)

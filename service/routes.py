@@ -62,11 +62,18 @@ async def create_session(request: web.Request) -> web.Response:
 
 async def list_sessions(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", default=None, low=1, high=MAX_PAGE)
-    page = _store(request).sessions(limit, request.query.get("cursor"))
-    headers = {}
-    if page.next_cursor is not None:
-        headers = _next_link(request, limit=limit, cursor=page.next_cursor)
-    body = request.app[SESSION_BODIES].summaries(page.sessions)
+    cursor = request.query.get("cursor")
+    store, bodies = _store(request), request.app[SESSION_BODIES]
+    page = bodies.page(store.list_changes, limit, cursor)
+    if page is None:
+        found = store.sessions(limit, cursor)
+        headers = {}
+        if found.next_cursor is not None:
+            headers = _next_link(request, limit=limit, cursor=found.next_cursor)
+        page = bodies.keep_page(
+            store.list_changes, limit, cursor, bodies.summaries(found.sessions), headers
+        )
+    body, headers = page
     return web.Response(body=body, content_type=JSON, headers=headers)
 
 
