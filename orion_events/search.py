@@ -9,7 +9,7 @@ import sys
 import unicodedata
 from array import array
 from bisect import bisect_left
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from typing import assert_never
 
@@ -50,7 +50,10 @@ _WORD = re.compile(r"\w+")
 def tokenize(text: str) -> list[str]:
     """Casefolded word tokens. NFKC after casefolding so a decomposed "É" (E + U+0301, as macOS
     keyboards send it) and full-width letters give the same token as their composed forms."""
-    return _WORD.findall(unicodedata.normalize("NFKC", text.casefold()))
+    folded = text.casefold()
+    if not folded.isascii():  # ASCII is its own NFKC form: most messages skip the pass
+        folded = unicodedata.normalize("NFKC", folded)
+    return _WORD.findall(folded)
 
 
 @frozen
@@ -535,10 +538,7 @@ _DEAD = _Message(_Session("", "default"), "", -1)
 def _counts(text: str) -> dict[str, int]:
     """Each distinct token of `text`, interned (one string per term however many messages hold
     it), with how often it occurs."""
-    counts: dict[str, int] = {}
-    for token in tokenize(text):
-        counts[token] = counts.get(token, 0) + 1
-    return {sys.intern(term): count for term, count in counts.items()}
+    return {sys.intern(term): count for term, count in Counter(tokenize(text)).items()}
 
 
 def _message_ids(messages: list[_Message]) -> tuple[str, ...]:

@@ -15,8 +15,8 @@ import base64
 import binascii
 import gc
 import logging
+import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,7 +84,6 @@ log = logging.getLogger(__name__)
 View: TypeAlias = SessionView | SettingsView | None
 Decide: TypeAlias = Callable[[Any], Sequence[Event]]
 MAX_PAGE = 1000
-_TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 _INDEX_SLICE = 2000  # messages indexed between yields to the event loop while building
 _FOLLOW_PAGE = 1000  # events a follower applies per read of a shared log
 _FOLLOW_PAUSE = 0.5  # seconds before a follower tries again after the database failed
@@ -95,11 +94,19 @@ _UNFOLDABLE = (OrionError, LookupError, TypeError, ValueError)
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).strftime(_TIMESTAMP)
+    # 2026-12-02T06:00:00.000000Z. isoformat, not strftime: the same text (the year padded to
+    # four digits either way from 1000 on) at a third less of a write's cost.
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as text, made straight from 16 random bytes: str(uuid4())
+    builds a UUID object and an int on the way, which costs twice this on every write."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = "89ab"  # the RFC 4122 variant: the top two bits of byte 8 are 10
 
 
 def _why(exc: Exception) -> str:

@@ -40,9 +40,10 @@ class MessageList:
     older view (a branch) copies its prefix first.
     """
 
-    __slots__ = ("_data", "_ends", "_length")
+    __slots__ = ("_data", "_ends", "_length", "_tip")
 
     def __init__(self, messages: Iterable[MessageView] = ()) -> None:
+        self._tip: MessageView | None = None
         self._data = bytearray()
         self._ends = array("q")
         for message in messages:
@@ -54,6 +55,7 @@ class MessageList:
     def of_packed(cls, data: bytearray, ends: array[int], length: int | None = None) -> MessageList:
         """Messages already packed (a snapshot's): taken over, not copied."""
         messages = cls.__new__(cls)
+        messages._tip = None
         messages._data, messages._ends = data, ends
         messages._length = len(ends) if length is None else length
         return messages
@@ -85,7 +87,10 @@ class MessageList:
             data, ends = data[: self._end(self._length)], ends[: self._length]
         data += _pack(message)
         ends.append(len(data))
-        return MessageList.of_packed(data, ends, self._length + 1)
+        grown = MessageList.of_packed(data, ends, self._length + 1)
+        # Kept as given, so reading back the message just added (a POST's answer) unpacks nothing.
+        grown._tip = message
+        return grown
 
     def replaced(self, index: int, message: MessageView) -> MessageList:
         """A copy with one message changed: O(n), for the rare edit."""
@@ -130,7 +135,10 @@ class MessageList:
     def __getitem__(self, index: int | slice) -> MessageView | list[MessageView]:
         if isinstance(index, slice):
             return [self[i] for i in range(self._length)[index]]
-        return MessageView(*packing.unpack(self._data, *self._span(self._checked(index))))
+        index = self._checked(index)
+        if index == self._length - 1 and self._tip is not None:
+            return self._tip
+        return MessageView(*packing.unpack(self._data, *self._span(index)))
 
     def __iter__(self) -> Iterator[MessageView]:
         data = self._data

@@ -7,7 +7,10 @@ JSONL lines back, not by asking the store what it thinks it wrote.
 from __future__ import annotations
 
 import asyncio
+import re
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from orion_events.errors import (
     SessionNotFound,
 )
 from orion_events.log import FileLog
-from orion_events.store import Store
+from orion_events.store import Store, new_id, utc_now
 from orion_events.verify import verify_dir
 from orion_events.views import SessionView, SettingsView
 from service.payloads import session_json, settings_json
@@ -361,3 +364,23 @@ async def test_torn_tail_appears_in_the_load_report(data_dir: Path) -> None:
     store, report = await open_with_report(data_dir)
     await store.close()
     assert report.cut_tails == {}
+
+
+def test_new_ids_are_distinct_canonical_version_4_uuids() -> None:
+    ids = [new_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text  # lowercase, dashed: what the log and the routes expect
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+    # Every variant digit occurs, so the two variant bits are random, not fixed.
+    assert {text[19] for text in ids} == set("89ab")
+
+
+def test_utc_now_is_the_logs_timestamp_form() -> None:
+    before = datetime.now(UTC)
+    text = utc_now()
+    after = datetime.now(UTC)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", text)
+    assert before <= datetime.fromisoformat(text.replace("Z", "+00:00")) <= after
