@@ -80,15 +80,16 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.Response:
     """The session now, or as it was at `?version=N` or at the instant `?as_of=`."""
     session_id = session_id_of(request)
-    version = int_param(request, "version", default=None, low=1, high=1 << 62)
-    as_of = request.query.get("as_of")
     store = _store(request)
-    if version is None and as_of is None:
-        view = await store.loaded(session_id)
-        body = request.app[SESSION_BODIES].body(view)
-        return web.Response(body=body, content_type=JSON, headers=etag(view.version))
-    view = await store.session_at(session_id, version=version, as_of=as_of)
-    return respond(session_json(view), headers=etag(view.version))
+    if request.query_string:  # most reads ask for the session now, and parse no query
+        version = int_param(request, "version", default=None, low=1, high=1 << 62)
+        as_of = request.query.get("as_of")
+        if version is not None or as_of is not None:
+            view = await store.session_at(session_id, version=version, as_of=as_of)
+            return respond(session_json(view), headers=etag(view.version))
+    view = await store.loaded(session_id)
+    body = request.app[SESSION_BODIES].body(view)
+    return web.Response(body=body, content_type=JSON, headers=etag(view.version))
 
 
 async def update_session(request: web.Request) -> web.Response:
