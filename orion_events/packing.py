@@ -113,6 +113,13 @@ def _names_at(buffer: Buffer, start: int) -> int:
     return start + 3 + length
 
 
+def _id(buffer: Buffer, start: int, names: int) -> str:
+    if buffer[start] == 1:
+        h = buffer[start + 1 : start + 17].hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return buffer[start + 3 : names].decode("utf-8", _TEXT)
+
+
 def _content_at(buffer: Buffer, names: int) -> int:
     at = names + 4
     return at + 9 if buffer[at] == 1 else at + 2 + buffer[at + 1]
@@ -122,13 +129,8 @@ def unpack(buffer: Buffer, start: int = 0, end: int | None = None) -> MessageFie
     """The fields of the message packed in buffer[start:end]."""
     if end is None:
         end = len(buffer)
-    if buffer[start] == 1:
-        h = buffer[start + 1 : start + 17].hex()
-        message_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-        at = start + 17
-    else:
-        at = _names_at(buffer, start)
-        message_id = buffer[start + 3 : at].decode("utf-8", _TEXT)
+    at = _names_at(buffer, start)
+    message_id = _id(buffer, start, at)
     role, agent, model = NAMES.names[_U32.unpack_from(buffer, at)[0]]
     at += 4
     if buffer[at] == 1:
@@ -141,6 +143,15 @@ def unpack(buffer: Buffer, start: int = 0, end: int | None = None) -> MessageFie
         at += 2 + length
     content = buffer[at:end].decode("utf-8", _TEXT)
     return (message_id, role, content, timestamp, agent, model)
+
+
+def id_and_content(buffer: Buffer, start: int = 0, end: int | None = None) -> tuple[str, str]:
+    """The id and content of the message packed in buffer[start:end], without its timestamp
+    and names: what the search index reads of every message, at half the cost of `unpack`."""
+    if end is None:
+        end = len(buffer)
+    names = _names_at(buffer, start)
+    return _id(buffer, start, names), buffer[_content_at(buffer, names) : end].decode("utf-8", _TEXT)
 
 
 def content_size(buffer: Buffer, start: int = 0, end: int | None = None) -> int:

@@ -224,8 +224,8 @@ class SearchIndex:
         self._sessions[view.id] = session
         if view.title_source != "default":
             self._set_title(session, view.title)
-        for message in view.messages:
-            self._add_message(session, message.id, message.content)
+        for message_id, content in view.messages.ids_and_contents():
+            self._add_message(session, message_id, content)
 
     def search(self, query: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
         """Sessions holding every query word (the last also as a prefix), best first."""

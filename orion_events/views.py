@@ -111,6 +111,12 @@ class MessageList:
                 return i
         return None
 
+    def ids_and_contents(self) -> Iterator[tuple[str, str]]:
+        """Each message's id and content alone, unpacked at half the cost of a MessageView."""
+        data = self._data
+        for i in range(self._length):
+            yield packing.id_and_content(data, *self._span(i))
+
     def content_size(self, index: int) -> int:
         """One message's UTF-8 content length, without unpacking it."""
         return packing.content_size(self._data, *self._span(self._checked(index)))

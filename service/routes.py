@@ -14,6 +14,7 @@ from orion_events.views import SETTINGS_KEYS, SettingsView
 from service import streams
 from service.export import export_json, export_markdown
 from service.keys import SESSION_BODIES, STORE
+from service.middlewares import Handler, guarded, no_route
 from service.openapi import openapi_document
 from service.payloads import (
     JSON,
@@ -30,6 +31,7 @@ from service.payloads import (
 )
 
 DEFAULT_PAGE = 100
+SESSION = "/api/sessions/{session_id}"
 
 
 def _store(request: web.Request) -> Store:
@@ -292,31 +294,35 @@ async def openapi_json(request: web.Request) -> web.Response:
     return respond(openapi_document())
 
 
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("POST", "/api/sessions", create_session),
+    ("GET", "/api/sessions", list_sessions),
+    ("GET", SESSION, get_session),
+    ("PUT", SESSION, update_session),
+    ("DELETE", SESSION, delete_session),
+    ("POST", f"{SESSION}/restore", restore_session),
+    ("POST", f"{SESSION}/fork", fork_session),
+    ("GET", f"{SESSION}/events", session_events),
+    ("GET", f"{SESSION}/events/stream", streams.stream_session),
+    ("GET", f"{SESSION}/export", export_session),
+    ("POST", f"{SESSION}/messages", add_message),
+    ("DELETE", f"{SESSION}/messages", clear_messages),
+    ("PATCH", f"{SESSION}/messages/{{message_id}}", edit_message),
+    ("DELETE", f"{SESSION}/messages/{{message_id}}", delete_message),
+    ("GET", "/api/events", list_events),
+    ("GET", "/api/events/stream", streams.stream_feed),
+    ("GET", "/api/search", search),
+    ("GET", "/api/settings", get_settings),
+    ("PATCH", "/api/settings", patch_settings),
+    ("POST", "/api/settings/reset", reset_settings),
+    ("GET", "/api/health", health),
+    ("GET", "/api/openapi.json", openapi_json),
+    ("*", "/{path:.*}", no_route),  # last: only what no route above matched
+]
+
+
 def setup_routes(app: web.Application) -> None:
-    session = "/api/sessions/{session_id}"
+    # web.route, not web.get: a GET route here answers GET alone, no HEAD.
     app.router.add_routes(
-        [
-            web.post("/api/sessions", create_session),
-            web.get("/api/sessions", list_sessions, allow_head=False),
-            web.get(session, get_session, allow_head=False),
-            web.put(session, update_session),
-            web.delete(session, delete_session),
-            web.post(f"{session}/restore", restore_session),
-            web.post(f"{session}/fork", fork_session),
-            web.get(f"{session}/events", session_events, allow_head=False),
-            web.get(f"{session}/events/stream", streams.stream_session, allow_head=False),
-            web.get(f"{session}/export", export_session, allow_head=False),
-            web.post(f"{session}/messages", add_message),
-            web.delete(f"{session}/messages", clear_messages),
-            web.patch(f"{session}/messages/{{message_id}}", edit_message),
-            web.delete(f"{session}/messages/{{message_id}}", delete_message),
-            web.get("/api/events", list_events, allow_head=False),
-            web.get("/api/events/stream", streams.stream_feed, allow_head=False),
-            web.get("/api/search", search, allow_head=False),
-            web.get("/api/settings", get_settings, allow_head=False),
-            web.patch("/api/settings", patch_settings),
-            web.post("/api/settings/reset", reset_settings),
-            web.get("/api/health", health, allow_head=False),
-            web.get("/api/openapi.json", openapi_json, allow_head=False),
-        ]
+        [web.route(method, path, guarded(handler)) for method, path, handler in ROUTES]
     )

@@ -30,6 +30,7 @@ def test_a_message_unpacks_to_exactly_what_was_packed(message: MessageView) -> N
         message.id, message.role, message.content, message.timestamp, message.agent, message.model
     )
     assert MessageView(*packing.unpack(packed)) == message
+    assert packing.id_and_content(packed) == (message.id, message.content)
     assert packing.content_size(packed) == len(message.content.encode("utf-8", "surrogatepass"))
     assert packed.startswith(packing.id_prefix(message.id))
 
@@ -90,6 +91,7 @@ def test_message_lists_share_prefixes_and_compare_by_content() -> None:
     assert list(grown.removed(0)) == [second]
     assert list(grown.content_sizes()) == [3, 3]
     assert grown.content_size(-1) == 3
+    assert list(grown.ids_and_contents()) == [(first.id, "one"), (second.id, "two")]
     assert grown.compacted() == grown
     with pytest.raises(IndexError):
         grown[2]
