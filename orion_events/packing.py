@@ -151,7 +151,8 @@ def id_and_content(buffer: Buffer, start: int = 0, end: int | None = None) -> tu
     if end is None:
         end = len(buffer)
     names = _names_at(buffer, start)
-    return _id(buffer, start, names), buffer[_content_at(buffer, names) : end].decode("utf-8", _TEXT)
+    content = buffer[_content_at(buffer, names) : end].decode("utf-8", _TEXT)
+    return _id(buffer, start, names), content
 
 
 def content_size(buffer: Buffer, start: int = 0, end: int | None = None) -> int:

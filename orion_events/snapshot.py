@@ -141,18 +141,21 @@ def decode(raw: bytes) -> Snapshot:
         raise ValueError(f"snapshot format {doc.get('format')!r} is not {FORMAT}")
     at += header_length
     numbers = packing.renumbering(doc["names"])
+    # Each buffer copied once, straight out of the file's bytes: a slice of `raw` first would
+    # make every session's messages twice and leave the heap fragmented by the freed copies.
+    view = memoryview(raw)
     sessions = []
     for row in doc["sessions"]:
         count = row[9]
         messages = None
         if count is not None:
             ends = array("q")
-            ends.frombytes(raw[at : at + 8 * count])
+            ends.frombytes(view[at : at + 8 * count])
             if _BIG_ENDIAN:
                 ends.byteswap()
             at += 8 * count
             size = ends[-1] if count else 0
-            data = bytearray(raw[at : at + size])
+            data = bytearray(view[at : at + size])
             if len(ends) != count or len(data) != size:
                 raise ValueError("the snapshot is cut short")
             at += size
