@@ -11,7 +11,6 @@ renamed, so one is either whole or absent, and deleting them is always safe.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import struct
@@ -30,7 +29,7 @@ from orion_events.views import MessageList, SessionView, SettingsView
 
 log = logging.getLogger(__name__)
 
-FORMAT = 3  # 3: binary, messages packed as in memory (2: JSON, cold sessions as summaries)
+FORMAT = 4  # 4: binary, messages packed as in memory (2: JSON, cold sessions as summaries)
 FILE_NAME = "snapshot.bin"
 OLD_FILE_NAMES = ("snapshot.json",)  # earlier formats: never read, removed on the next write
 
@@ -101,9 +100,10 @@ def encode(snapshot: Snapshot) -> bytes:
 
 
 def _encoded(snapshot: Snapshot) -> list[bytes | bytearray]:
-    """The magic line, the length of a JSON header, the header, then every hot session's packed
-    messages as they are held in memory: per session, where each ends (i64 each), then their
-    bytes. No message is decoded or encoded, so a snapshot costs what copying its bytes costs."""
+    """The magic line, the length of a JSON header, the header, the feed index's columns (as
+    array bytes), then every hot session's packed messages as they are held in memory: per
+    session, where each ends (i64 each), then their bytes. No message is decoded or encoded,
+    so a snapshot costs what copying its bytes costs."""
     settings = snapshot.settings
     names = list(packing.NAMES.names)  # before the messages: every number in them is in here
     packed = [v.messages.packed for v in snapshot.sessions if v.messages is not None]
@@ -118,11 +118,12 @@ def _encoded(snapshot: Snapshot) -> list[bytes | bytearray]:
             "sessions": [_session_row(v) for v in snapshot.sessions],
             "settings": attrs.asdict(settings),
             "keys": [[*k, *v] for k, v in snapshot.keys.items()],
-            "feed": {name: base64.b64encode(raw).decode() for name, raw in snapshot.feed.items()},
+            "feed": {name: len(raw) for name, raw in snapshot.feed.items()},  # bytes that follow
             "names": names,
         }
     )
     parts: list[bytes | bytearray] = [_MAGIC, _HEADER_LENGTH.pack(len(header)), header]
+    parts.extend(snapshot.feed.values())  # in the header's order
     for data, ends in packed:
         if _BIG_ENDIAN:  # little-endian on disk, as packed messages are
             ends.byteswap()
@@ -140,6 +141,12 @@ def decode(raw: bytes) -> Snapshot:
     if doc.get("format") != FORMAT:
         raise ValueError(f"snapshot format {doc.get('format')!r} is not {FORMAT}")
     at += header_length
+    feed = {}
+    for name, length in doc["feed"].items():
+        feed[name] = raw[at : at + length]
+        at += length
+        if len(feed[name]) != length:
+            raise ValueError("the snapshot is cut short")
     numbers = packing.renumbering(doc["names"])
     # Each buffer copied once, straight out of the file's bytes: a slice of `raw` first would
     # make every session's messages twice and leave the heap fragmented by the freed copies.
@@ -172,7 +179,7 @@ def decode(raw: bytes) -> Snapshot:
         sessions=sessions,
         settings=SettingsView(**doc["settings"]),
         keys={(k[0], k[1]): (k[2], k[3], k[4]) for k in doc["keys"]},
-        feed={name: base64.b64decode(text) for name, text in doc["feed"].items()},
+        feed=feed,
     )
 
 
