@@ -97,10 +97,10 @@ def guarded(handler: Handler) -> Handler:
     """`handler` answering whatever it raises as a JSON error (answer_error).
 
     Inside each handler rather than as a middleware: any middleware at all makes aiohttp wrap
-    every request in two more coroutines (the middleware and one that sets the current app),
-    which is a tenth of the cost of serving a session. Routes the router cannot match are
-    answered by `no_route`, a guarded handler too; with other middlewares (auth, CORS),
-    `json_errors` answers what those raise.
+    every request in two more coroutines (the middleware and one that sets the current app)
+    and look its chain up in a cache, on the hottest path there is. Routes the router cannot
+    match are answered by `no_route`, a guarded handler too; with other middlewares (auth,
+    CORS), `json_errors` answers what those raise.
     """
 
     @functools.wraps(handler)
