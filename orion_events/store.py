@@ -167,9 +167,12 @@ class Store:
         self._keys: Keys = {}
         self._new_session_keys = asyncio.Lock()
         self._search = SearchIndex()
-        # Until the index is built (in the background after start-up), committed events wait
-        # here; searches wait for the build.
-        self._search_backlog: list[Recorded] | None = []
+        # Committed events wait here to be indexed: until the index is built (in the background
+        # after start-up; searches wait for the build), and then until the writers that
+        # committed them have answered, so no write waits on indexing. A search indexes what
+        # waits first, so it always finds what was written before it.
+        self._search_backlog: list[Recorded] = []
+        self._search_soon: asyncio.Handle | None = None
         self._search_ready = asyncio.Event()
         self._indexer: asyncio.Task[None] | None = None
         self._snapshotter: asyncio.Task[None] | None = None
@@ -439,6 +442,7 @@ class Store:
     async def search(self, query: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
         """Live sessions whose title or messages hold every word of `query`, best first."""
         await self._search_ready.wait()
+        self._index_backlog()
         return self._search.search(query, limit=limit, offset=offset)
 
     async def _build_search(self, views: list[SessionView]) -> None:
@@ -456,9 +460,7 @@ class Store:
             if indexed >= _INDEX_SLICE:
                 indexed = 0
                 await asyncio.sleep(0)
-        backlog, self._search_backlog = self._search_backlog or [], None
-        for recorded in backlog:
-            self._search.apply(recorded)
+        self._index_backlog()
         # The index is millions of long-lived objects: out of later full collections, which
         # would otherwise rescan them all and stall the loop for tens of milliseconds.
         gc.freeze()
@@ -770,11 +772,20 @@ class Store:
         self._heap.appended(len(fresh))
         keys_in(fresh, self._keys)
         if stream != SETTINGS_STREAM:
-            if self._search_backlog is not None:
-                self._search_backlog.extend(fresh)
-            else:
-                for recorded in fresh:
-                    self._search.apply(recorded)
+            self._search_backlog.extend(fresh)
+
+    def _index_soon(self) -> None:
+        """Index the backlog once what is queued on the loop now (the answers) has run."""
+        if self._search_soon is None and self._search_backlog and self._search_ready.is_set():
+            self._search_soon = asyncio.get_running_loop().call_soon(self._index_backlog)
+
+    def _index_backlog(self) -> None:
+        if self._search_soon is not None:  # a search came first: it does the work now
+            self._search_soon.cancel()
+            self._search_soon = None
+        backlog, self._search_backlog = self._search_backlog, []
+        for recorded in backlog:
+            self._search.apply(recorded)
 
     async def _follow(self, after: int) -> None:
         """Apply, in global order, what other replicas append to the shared log."""
@@ -784,6 +795,7 @@ class Store:
                 for recorded in await self._log.read_all(after, _FOLLOW_PAGE):
                     after = recorded.position
                     self._apply_shared(recorded)
+                self._index_soon()
             except OrionError as exc:  # the database is away: the next poll tries again
                 log.warning("following the shared log: %s", exc.message)
                 await asyncio.sleep(_FOLLOW_PAUSE)
@@ -870,6 +882,7 @@ class Store:
                 batch = queue[:]
                 del queue[:]
                 await self._write_batch(stream, batch)
+                self._index_soon()  # after the batch's answers, which are queued already
         finally:
             del self._queues[stream]
 
