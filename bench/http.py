@@ -313,7 +313,7 @@ class Plan:
     reference: bool  # scenario 4 on the bare app too
 
 
-QUICK = Plan(seconds=3, rounds=1, warmup=1, reference=False)
+QUICK = Plan(seconds=2, rounds=1, warmup=1, reference=False)
 FULL = Plan(seconds=6, rounds=3, warmup=2, reference=True)
 
 

@@ -78,7 +78,7 @@ class Plan:
 
 
 FULL = Plan(ks=(10, 1000, 10000), appends=200, latency_budget=12.0, seconds=3.0, rounds=5)
-QUICK = Plan(ks=(10, 1000), appends=50, latency_budget=2.0, seconds=0.6, rounds=2)
+QUICK = Plan(ks=(10, 1000), appends=50, latency_budget=1.0, seconds=0.4, rounds=2)
 MIN_ROUNDS = 10
 
 

@@ -183,7 +183,7 @@ class Plan:
     writes: int  # sequential writes timed for visibility
 
 
-QUICK = Plan(seconds=3, rounds=1, writes=50)
+QUICK = Plan(seconds=2, rounds=1, writes=30)
 FULL = Plan(seconds=6, rounds=3, writes=300)
 
 
