@@ -4,10 +4,10 @@ A message held as a slotted object costs its object, its id and timestamp string
 and model references on top of its text: about 600 bytes for 300 bytes of content. Packed, it is
 its UTF-8 text and ~30 bytes, laid out as
 
-    id       0x01 + the 16 bytes of a canonical UUID, or 0x00 + u16 length + UTF-8
+    id       0x01 + the 16 bytes of a canonical UUID, or 0x00 + u32 length + UTF-8
     names    u32: the number of its (role, agent, model) in NAMES
     at       0x01 + i64 microseconds since 1970 for a timestamp in the log's own form
-             (2026-12-02T06:00:00.000000Z), or 0x00 + u8 length + UTF-8
+             (2026-12-02T06:00:00.000000Z), or 0x00 + u32 length + UTF-8
     content  the rest, UTF-8
 
 and a session's messages lie end to end in one buffer (views.MessageList). Roles, agents and
@@ -34,7 +34,6 @@ _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 _CANONICAL_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 _EPOCH = datetime(1970, 1, 1)  # naive: the log's timestamps are all UTC
 _MICROSECOND = timedelta(microseconds=1)
-_U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
 _TEXT = "surrogatepass"  # any str survives the round trip, even one no JSON parser would give
@@ -70,7 +69,7 @@ def id_prefix(message_id: str) -> bytes:
     if len(message_id) == 36 and _CANONICAL_UUID.fullmatch(message_id):
         return b"\x01" + bytes.fromhex(message_id.replace("-", ""))
     raw = message_id.encode("utf-8", _TEXT)
-    return b"\x00" + _U16.pack(len(raw)) + raw
+    return b"\x00" + _U32.pack(len(raw)) + raw
 
 
 def _packed_at(timestamp: str) -> bytes:
@@ -82,9 +81,7 @@ def _packed_at(timestamp: str) -> bytes:
         else:
             return b"\x01" + _I64.pack((instant - _EPOCH) // _MICROSECOND)
     raw = timestamp.encode("utf-8", _TEXT)
-    if len(raw) > 255:
-        raise ValueError("a timestamp of more than 255 bytes")
-    return b"\x00" + bytes((len(raw),)) + raw
+    return b"\x00" + _U32.pack(len(raw)) + raw
 
 
 def pack(
@@ -109,20 +106,23 @@ def _names_at(buffer: Buffer, start: int) -> int:
     """Where the names number of the message packed at `start` is."""
     if buffer[start] == 1:
         return start + 17
-    length: int = _U16.unpack_from(buffer, start + 1)[0]
-    return start + 3 + length
+    length: int = _U32.unpack_from(buffer, start + 1)[0]
+    return start + 5 + length
 
 
 def _id(buffer: Buffer, start: int, names: int) -> str:
     if buffer[start] == 1:
         h = buffer[start + 1 : start + 17].hex()
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-    return buffer[start + 3 : names].decode("utf-8", _TEXT)
+    return buffer[start + 5 : names].decode("utf-8", _TEXT)
 
 
 def _content_at(buffer: Buffer, names: int) -> int:
     at = names + 4
-    return at + 9 if buffer[at] == 1 else at + 2 + buffer[at + 1]
+    if buffer[at] == 1:
+        return at + 9
+    length: int = _U32.unpack_from(buffer, at + 1)[0]
+    return at + 5 + length
 
 
 def unpack(buffer: Buffer, start: int = 0, end: int | None = None) -> MessageFields:
@@ -138,9 +138,9 @@ def unpack(buffer: Buffer, start: int = 0, end: int | None = None) -> MessageFie
         timestamp = (_EPOCH + micros * _MICROSECOND).isoformat(timespec="microseconds") + "Z"
         at += 9
     else:
-        length = buffer[at + 1]
-        timestamp = buffer[at + 2 : at + 2 + length].decode("utf-8", _TEXT)
-        at += 2 + length
+        length = _U32.unpack_from(buffer, at + 1)[0]
+        timestamp = buffer[at + 5 : at + 5 + length].decode("utf-8", _TEXT)
+        at += 5 + length
     content = buffer[at:end].decode("utf-8", _TEXT)
     return (message_id, role, content, timestamp, agent, model)
 

@@ -22,6 +22,9 @@ AT = "2026-12-02T06:00:00.123456Z"
         MessageView("legacy-1", "user", "hi", "2020-01-01T00:00:00Z"),
         MessageView(str(uuid.uuid4()).upper(), "user", "hi", AT),
         MessageView("", "tool", "hi", ""),
+        MessageView(
+            "i" * 70_000, "user", "an id and a time longer than any length field's byte", "t" * 300
+        ),
         MessageView("ünï-çødé ✓", "user", "naïve café 🚀 ✓ \u0000 \ud800 \udfff", AT, "🤖", "模型"),
     ],
 )
