@@ -92,6 +92,11 @@ def pack(
     agent: str | None,
     model: str | None,
 ) -> bytes:
+    if not (
+        isinstance(message_id, str) and isinstance(content, str) and isinstance(timestamp, str)
+    ):
+        # A log written by hand: the replay names it, as any event it cannot fold.
+        raise TypeError("a message's id, content and timestamp must be text")
     return b"".join(
         (
             id_prefix(message_id),

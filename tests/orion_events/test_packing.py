@@ -98,3 +98,12 @@ def test_message_lists_share_prefixes_and_compare_by_content() -> None:
     assert grown.compacted() == grown
     with pytest.raises(IndexError):
         grown[2]
+
+
+@pytest.mark.parametrize(
+    ("message_id", "content", "at"), [("m", 5, AT), (["m"], "c", AT), ("m", "c", None)]
+)
+def test_fields_of_the_wrong_type_are_a_type_error(message_id, content, at) -> None:
+    # A replay turns TypeError into a read-only session with a reason, not a failed start.
+    with pytest.raises(TypeError):
+        packing.pack(message_id, "user", content, at, None, None)

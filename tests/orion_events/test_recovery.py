@@ -338,17 +338,35 @@ async def test_settings_line_the_projector_rejects_serves_settings_read_only_up_
         assert path.read_bytes() == damaged
 
 
+UNFOLDABLE_FORKS: dict[str, tuple[dict[str, Any], str]] = {
+    "a message without its fields": ({"id": "m1"}, "KeyError"),
+    "content that is no text": (
+        {
+            "id": "m1",
+            "role": "user",
+            "content": 5,
+            "timestamp": STAMP,
+            "agent": None,
+            "model": None,
+        },
+        "TypeError",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNFOLDABLE_FORKS))
 async def test_session_log_the_projector_cannot_fold_does_not_stop_start_up(
-    data_dir: Path,
+    data_dir: Path, case: str
 ) -> None:
     history = await write_history(data_dir)
     path = log_path(data_dir, history.session_id)
-    # A fork carrying a message without its fields: a valid line whose data no view takes.
+    # A fork carrying a message no view can take: a valid line whose data does not fold.
+    message, error = UNFOLDABLE_FORKS[case]
     fork = SessionForked(
         title="fork",
         title_source="client",
         metadata={},
-        messages=[{"id": "m1"}],
+        messages=[message],
         source_session=history.other_id,
         source_version=1,
     )
@@ -360,7 +378,7 @@ async def test_session_log_the_projector_cannot_fold_does_not_stop_start_up(
     store, report = await open_with_report(data_dir)
     try:
         assert set(report.damaged) == {history.session_id}
-        assert "KeyError" in report.damaged[history.session_id]
+        assert error in report.damaged[history.session_id]
         with pytest.raises(SessionNotFound):
             store.session(history.session_id)
         with pytest.raises(SessionReadOnly):
