@@ -93,15 +93,25 @@ class MessageList:
         return grown
 
     def replaced(self, index: int, message: MessageView) -> MessageList:
-        """A copy with one message changed: O(n), for the rare edit."""
-        items = list(self)
-        items[index] = message
-        return MessageList(items)
+        """A copy with one message changed: O(n) in bytes copied, for the rare edit."""
+        return self._spliced(self._checked(index), _pack(message))
 
     def removed(self, index: int) -> MessageList:
-        items = list(self)
-        del items[index]
-        return MessageList(items)
+        return self._spliced(self._checked(index), None)
+
+    def _spliced(self, index: int, packed: bytes | None) -> MessageList:
+        """A copy with message `index` replaced by `packed`, or left out when it is None; the
+        other messages are copied as bytes, never unpacked."""
+        start, end = self._span(index)
+        data = self._data[:start]
+        ends = self._ends[:index]
+        if packed is not None:
+            data += packed
+            ends.append(len(data))
+        shift = len(data) - end
+        data += self._data[end : self._end(self._length)]
+        ends.extend(e + shift for e in self._ends[index + 1 : self._length])
+        return MessageList.of_packed(data, ends)
 
     def index_of(self, message_id: str) -> int | None:
         data, prefix = self._data, packing.id_prefix(message_id)
