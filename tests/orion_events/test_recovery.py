@@ -23,6 +23,7 @@ from orion_events.events import Event, MessageAdded, Recorded, SessionForked, Se
 from orion_events.log import FileLog
 from orion_events.store import Store
 from orion_events.verify import verify_dir
+from orion_events.views import SessionView, SettingsView
 from tests.orion_events.support import (
     dump,
     lines_of,
@@ -251,17 +252,26 @@ async def assert_settings_read_only_and_sessions_writable(
     assert view.version == version_after
 
 
+async def three_settings_and_a_session(
+    data_dir: Path,
+) -> tuple[tuple[SettingsView, SettingsView, SettingsView], SessionView]:
+    """Three settings changes (seqs 1-3) and a session, written by a store closed again after."""
+    store = await open_store(data_dir)
+    try:
+        changes = (
+            await store.change_settings({"theme": "light"}),
+            await store.change_settings({"language": "fr"}),
+            await store.change_settings({"max_tokens": 99}),
+        )
+        return changes, await store.create_session(title="writable")
+    finally:
+        await store.close()
+
+
 async def test_damaged_settings_log_is_read_only_and_sessions_stay_writable(
     data_dir: Path,
 ) -> None:
-    store = await open_store(data_dir)
-    try:
-        first = await store.change_settings({"theme": "light"})
-        await store.change_settings({"language": "fr"})
-        await store.change_settings({"max_tokens": 99})
-        session = await store.create_session(title="writable")
-    finally:
-        await store.close()
+    (first, _, _), session = await three_settings_and_a_session(data_dir)
     path = data_dir / "settings.jsonl"
     lines = lines_of(path)
     damaged = b"".join([lines[0], flip_in_hash(lines[1]), lines[2]])
@@ -305,14 +315,7 @@ UNFOLDABLE_SETTINGS: dict[str, Event] = {
 async def test_settings_line_the_projector_rejects_serves_settings_read_only_up_to_it(
     data_dir: Path, case: str
 ) -> None:
-    store = await open_store(data_dir)
-    try:
-        await store.change_settings({"theme": "light"})
-        second = await store.change_settings({"language": "fr"})
-        await store.change_settings({"max_tokens": 99})
-        session = await store.create_session(title="writable")
-    finally:
-        await store.close()
+    (_, second, _), session = await three_settings_and_a_session(data_dir)
     path = data_dir / "settings.jsonl"
     lines = lines_of(path)
     # Hash, chain, seq and stream all check out: only folding it into the settings fails.
