@@ -10,15 +10,15 @@ whole, byte for byte, so the backup keeps the evidence, and the report names it.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
 from attrs import frozen
 
 from orion_events.codec import scan
+from orion_events.durable import DEFAULT_IO, PosixIO
 from orion_events.errors import OrionError
-from orion_events.log import TOP_LEVEL_STREAMS, fsync_dir, lock_data_dir, unique_path
+from orion_events.log import TOP_LEVEL_STREAMS, lock_data_dir, unique_path
 from orion_events.verify import log_files, verify_dir
 
 
@@ -35,11 +35,11 @@ class BackupReport:
     damaged: dict[str, str]  # path -> damage, for logs copied whole because of it
 
 
-def backup(data_dir: Path, dest: Path) -> BackupReport:
+def backup(data_dir: Path, dest: Path, io: PosixIO = DEFAULT_IO) -> BackupReport:
     if dest.exists() and any(dest.iterdir()):
         raise BackupError(f"{dest} is not empty; back up into a new directory")
     cut = [(stream, path, path.stat().st_size) for stream, path in log_files(data_dir) if stream]
-    (dest / "sessions").mkdir(parents=True, exist_ok=True)
+    io.make_dirs(dest / "sessions")
     events = total = trimmed = 0
     damaged: dict[str, str] = {}
     for stream, path, size in cut:
@@ -53,18 +53,15 @@ def backup(data_dir: Path, dest: Path) -> BackupReport:
             trimmed += keep != len(data)
         else:
             damaged[str(path)] = result.damage.describe()
-        with open(dest / path.relative_to(data_dir), "wb") as out:
-            out.write(data[:keep])
-            out.flush()
-            os.fsync(out.fileno())
+        io.write_file(dest / path.relative_to(data_dir), [data[:keep]], sync_name=False)
         events += len(result.records)
         total += keep
-    fsync_dir(dest / "sessions")
-    fsync_dir(dest)
+    io.fsync_dir(dest / "sessions")
+    io.fsync_dir(dest)
     return BackupReport(len(cut), events, total, trimmed, damaged)
 
 
-def restore(source: Path, data_dir: Path) -> Path | None:
+def restore(source: Path, data_dir: Path, io: PosixIO = DEFAULT_IO) -> Path | None:
     """Replace the logs in `data_dir` with those of a verified backup.
 
     Refuses while a service holds `data_dir`. What was there before is moved aside (never
@@ -76,7 +73,7 @@ def restore(source: Path, data_dir: Path) -> Path | None:
     bad = [r for r in reports if not r.ok]
     if bad:
         raise BackupError(f"{source} does not verify: {bad[0].path}; nothing was changed")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    io.make_dirs(data_dir)
     lock = lock_data_dir(data_dir)
     try:
         aside: Path | None = None
@@ -85,21 +82,20 @@ def restore(source: Path, data_dir: Path) -> Path | None:
         if any(p.exists() for p in current):
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             aside = unique_path(data_dir.with_name(f"{data_dir.name}.replaced-{stamp}"))
-            aside.mkdir()
+            io.make_dirs(aside)
             for entry in current:
                 if entry.exists():
-                    entry.rename(aside / entry.name)
-            fsync_dir(aside)
-        (data_dir / "sessions").mkdir()
+                    os.rename(entry, aside / entry.name)
+            # Into the aside dir first, then out of the data dir: no crash loses both names.
+            io.fsync_dir(aside)
+            io.fsync_dir(data_dir)
+        io.make_dirs(data_dir / "sessions")
         for stream, path in log_files(source):
             if stream is None:
                 continue
-            target = data_dir / path.relative_to(source)
-            shutil.copyfile(path, target)
-            with open(target, "rb") as f:
-                os.fsync(f.fileno())
-        fsync_dir(data_dir / "sessions")
-        fsync_dir(data_dir)
+            io.copy_file(path, data_dir / path.relative_to(source), sync_name=False)
+        io.fsync_dir(data_dir / "sessions")
+        io.fsync_dir(data_dir)
         return aside
     finally:
         os.close(lock)

@@ -56,3 +56,9 @@ class DataDirLocked(OrionError):
     """Another process holds the data directory."""
 
     code = "data_dir_locked"
+
+
+class SyncModeRefused(OrionError):
+    """The opt-in syncfs mode on a file system where syncfs may make nothing durable."""
+
+    code = "sync_mode_refused"

@@ -1,19 +1,15 @@
 """The append log: the small interface every backend offers, and the JSONL-file backend.
 
 The file backend is the only code that touches the data directory. Appends from every stream are
-group-committed: while one batch is being written and fsync'd on the commit thread, the next one
-gathers, so one thread hop and one fsync per touched file serve many requests, and an append
-returns only once its bytes are durable.
+group-committed: while one batch is being written and synced on the commit thread (commit.py),
+the next one gathers, so one thread hop and one sync per touched file serve many requests, and
+an append returns only once its bytes, and a new log's name, are durable.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
-import errno
 import fcntl
-import hashlib
 import logging
 import os
 import re
@@ -26,18 +22,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiofiles.os
-import attrs
-from attrs import define, frozen
+from attrs import frozen
 
+from orion_events import loss
 from orion_events.codec import GENESIS, Damage, Scan, decode, encode_batch, scan
+from orion_events.commit import NEW_SUFFIX, Committer, Pending, StreamFile, SyncMode, new_digest
+from orion_events.durable import PosixIO, require_syncfs
 from orion_events.errors import DataDirLocked, SessionReadOnly, StorageUnavailable, VersionConflict
 from orion_events.events import Recorded
 from orion_events.feed import FeedEntry, FeedIndex
 from orion_events.snapshot import StreamMark
 
 log = logging.getLogger(__name__)
-
-_libc_syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
 
 SETTINGS_STREAM = "settings"
 OPERATIONS_STREAM = "operations"  # the operator log: purges and other offline actions
@@ -135,62 +131,6 @@ class EventLog(Protocol):
         ...
 
 
-def _new_digest() -> Any:
-    return hashlib.blake2b(digest_size=16)
-
-
-@define(eq=False)  # identity: one object per open log
-class _StreamFile:
-    """Commit-side state of one log file."""
-
-    stream: str
-    path: Path
-    seq: int = 0
-    last_hash: str = GENESIS
-    length: int = 0  # bytes known durable
-    fd: int | None = None
-    damage: Damage | None = None
-    failed: str | None = None  # fsync failed: the page cache is untrusted until restart
-    # Where readers (and snapshots) see it end: updated on the event loop as appends publish.
-    mark: StreamMark | None = None
-    # BLAKE2b of every durable byte, kept running by the commit thread for snapshot marks.
-    digest: Any = attrs.Factory(_new_digest)
-
-
-@define
-class _Pending:
-    file: _StreamFile
-    data: bytes
-    records: list[Recorded]
-    last_hash: str
-    done: asyncio.Future[None]
-    offset: int = -1  # where its bytes start in the file, once durable
-
-
-class PosixIO:
-    """The two system calls a commit makes; tests swap in one that raises real OSErrors."""
-
-    def write(self, fd: int, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-
-    def fsync(self, fd: int) -> None:
-        os.fsync(fd)
-
-    def fsync_dir(self, directory: Path) -> None:
-        fsync_dir(directory)
-
-    def syncfs(self, fd: int) -> None:
-        """Flush the whole file system holding `fd` (Linux); elsewhere, raise to fall back."""
-        if _libc_syncfs is None:
-            raise OSError(errno.ENOSYS, "syncfs is not available")
-        if _libc_syncfs(fd) != 0:
-            code = ctypes.get_errno()
-            raise OSError(code, os.strerror(code))
-
-
 class FileLog:
     """Per-stream JSONL files under a data directory, with group commit.
 
@@ -206,17 +146,21 @@ class FileLog:
         *,
         io: PosixIO | None = None,
         group_commit: bool = True,
+        sync: SyncMode = "fdatasync",
     ) -> None:
         self.data_dir = Path(data_dir)
         self._io = io or PosixIO()
         self._group_commit = group_commit
+        self._sync_mode = sync
+        self._commit = Committer(self._io, sync)
         self.sessions_dir = self.data_dir / "sessions"
         self.quarantine_dir = self.data_dir / "quarantine"
-        self._files: dict[str, _StreamFile] = {}
-        self._pending: list[_Pending] = []
+        self._files: dict[str, StreamFile] = {}
+        self._lost: dict[str, Damage] = {}  # logs (or sessions/) gone that once held events
+        self._pending: list[Pending] = []
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orion-commit")
-        self._committer: asyncio.Task[None] | None = None
+        self._commit_task: asyncio.Task[None] | None = None
         self._lock_fd: int | None = None
         self._closing = False
         self._next_position = 1
@@ -224,6 +168,10 @@ class FileLog:
         self._recent: dict[int, Recorded] = {}
         self._recent_order: deque[int] = deque()
         self._advanced = asyncio.Event()
+
+    @property
+    def io(self) -> PosixIO:
+        return self._io
 
     def path_of(self, stream: str) -> Path:
         if stream in TOP_LEVEL_STREAMS:
@@ -239,20 +187,18 @@ class FileLog:
     ) -> list[LoadedStream]:
         loop = asyncio.get_running_loop()
         loaded = await loop.run_in_executor(self._executor, self._open_sync, each, resume)
-        self._committer = asyncio.create_task(self._commit_loop(), name="orion-committer")
+        self._commit_task = asyncio.create_task(self._commit_loop(), name="orion-committer")
         return loaded
 
     def _open_sync(
         self, each: Callable[[LoadedStream], None] | None, resume: Resume | None
     ) -> list[LoadedStream]:
-        self.sessions_dir.mkdir(parents=True, exist_ok=True)
+        if not self.data_dir.exists():
+            self._io.make_dirs(self.data_dir)
+        if self._sync_mode == "syncfs":
+            require_syncfs(self.data_dir)
         self._lock()
-        streams = [s for s in TOP_LEVEL_STREAMS if self.path_of(s).exists()]
-        for path in sorted(self.sessions_dir.iterdir()):
-            if path.suffix == ".jsonl" and is_session_id(path.stem):
-                streams.append(path.stem)
-            else:
-                log.warning("ignoring %s: not a session log", path)
+        streams = self._find_logs(resume.marks if resume is not None else {})
         marks: Mapping[str, StreamMark] = {}
         digests: dict[str, Any] = {}
         if resume is not None:
@@ -263,9 +209,18 @@ class FileLog:
                 log.warning("not using the snapshot: %s; replaying every log", problem)
         loaded: list[LoadedStream] = []
         logs = []
+        seen = resume.marks if resume is not None else {}
+        for stream, lost in self._lost.items():  # nothing to read: only the report
+            path = self.data_dir / stream if stream == "sessions/" else self.path_of(stream)
+            self._files[stream] = StreamFile(stream, path, damage=lost)
+            gone = LoadedStream(stream, [], lost, None)
+            if each is None:
+                loaded.append(gone)
+            else:
+                each(gone)
         for stream in streams:
             stream_load, offsets = self._load_file(
-                stream, self.path_of(stream), marks.get(stream), digests.get(stream)
+                stream, marks.get(stream), digests.get(stream), seen.get(stream)
             )
             if each is None:
                 loaded.append(stream_load)
@@ -294,6 +249,46 @@ class FileLog:
             )
         self._next_position = self._feed.last_position + 1
         return loaded
+
+    def _find_logs(self, marks: Mapping[str, StreamMark]) -> list[str]:
+        """Every log in the data dir; logs and directories that were lost go in `_lost`.
+
+        Logs being created when a crash came (never named, never answered) are set aside.
+        """
+        streams = [s for s in TOP_LEVEL_STREAMS if self.path_of(s).exists()]
+        top = {s: self.path_of(s).stat().st_size for s in streams}
+        gone = loss.missing_sessions_dir(self.data_dir, top)
+        if gone is not None:
+            # Not made again: an empty sessions/ would hide the loss from the next start.
+            self._lost["sessions/"] = gone
+            log.error("%s: %s", self.sessions_dir, gone.message)
+        else:
+            self._io.make_dirs(self.sessions_dir)  # its name durable before any log in it
+        unnamed = [self.data_dir / f"{s}.jsonl{NEW_SUFFIX}" for s in TOP_LEVEL_STREAMS]
+        for path in sorted(self.sessions_dir.iterdir()) if gone is None else []:
+            if path.suffix == ".jsonl" and is_session_id(path.stem):
+                streams.append(path.stem)
+            elif path.name.endswith(".jsonl" + NEW_SUFFIX):
+                unnamed.append(path)
+            else:
+                log.warning("ignoring %s: not a session log", path)
+        self._set_aside([p for p in unnamed if p.exists()])
+        self._lost.update(loss.missing_logs(marks, set(streams)))
+        for stream, damage in self._lost.items():
+            if stream != "sessions/":
+                log.error("%s: %s", self.path_of(stream), damage.message)
+        return streams
+
+    def _set_aside(self, paths: list[Path]) -> None:
+        """Move logs that were never named (a crash while creating them) to quarantine/."""
+        if not paths:
+            return
+        self._io.make_dirs(self.quarantine_dir)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        for path in paths:
+            kept = unique_path(self.quarantine_dir / f"{path.name}.{stamp}")
+            self._io.rename(path, kept)
+            log.warning("%s was never named (a crash while creating it); kept in %s", path, kept)
 
     def _check_marks(
         self, marks: Mapping[str, StreamMark], streams: set[str]
@@ -328,7 +323,7 @@ class FileLog:
                     prefix = f.read(mark.length)
             except OSError as exc:
                 return f"{path}: {exc}"
-            digest = _new_digest()
+            digest = new_digest()
             digest.update(prefix)
             if len(prefix) < mark.length or digest.hexdigest() != mark.digest:
                 return f"{path} changed before seq {mark.seq}"
@@ -339,9 +334,13 @@ class FileLog:
         self._lock_fd = lock_data_dir(self.data_dir)
 
     def _load_file(
-        self, stream: str, path: Path, mark: StreamMark | None, digest: Any = None
+        self, stream: str, mark: StreamMark | None, digest: Any, seen: StreamMark | None
     ) -> tuple[LoadedStream, list[int]]:
-        """Read and check one log, or only what follows `mark` when a snapshot covers the rest."""
+        """Read and check one log, or only what follows `mark` when a snapshot covers the rest.
+
+        `seen` is where a snapshot saw the log end, used or not: a log shorter is loss.
+        """
+        path = self.path_of(stream)
         base, seq, last_hash, last_line = 0, 0, GENESIS, -1
         if mark is not None:
             base, seq, last_hash, last_line = mark.length, mark.seq, mark.last_hash, mark.last_line
@@ -350,7 +349,7 @@ class FileLog:
             data = f.read()
         result = scan(data, stream, first_seq=seq + 1, prev=last_hash, base=base)
         seq += len(result.records)
-        file = _StreamFile(stream, path, seq, result.last_hash, result.good_length)
+        file = StreamFile(stream, path, seq, result.last_hash, result.good_length)
         if digest is not None:
             file.digest = digest
         file.digest.update(memoryview(data)[: result.good_length - base])
@@ -366,31 +365,41 @@ class FileLog:
             cut_tail = result.damage
         elif result.damage is not None:
             file.damage = result.damage
-            log.error("%s is damaged at %s: served read-only", path, result.damage.describe())
+        if file.damage is None:
+            file.damage = self._loss_in(stream, result, seq, seen)
+        if file.damage is not None:
+            log.error("%s is damaged at %s: served read-only", path, file.damage.describe())
         self._files[stream] = file
         resumed = 0 if mark is None else mark.seq
         return LoadedStream(stream, result.records, file.damage, cut_tail, resumed), result.offsets
 
-    def _cut_tail(self, file: _StreamFile, tail: bytes, result: Scan) -> None:
+    @staticmethod
+    def _loss_in(stream: str, result: Scan, seq: int, seen: StreamMark | None) -> Damage | None:
+        """What a whole, valid log still shows of lost writes: its start, or its end."""
+        if seq == len(result.records):  # read from its first line, not resumed past a mark
+            first = result.records[0] if result.records else None
+            at_start = loss.of_log(
+                stream, result.good_length, first, session=stream not in TOP_LEVEL_STREAMS
+            )
+            if at_start is not None:
+                return at_start
+        return None if seen is None else loss.against_mark(result.good_length, seq, seen)
+
+    def _cut_tail(self, file: StreamFile, tail: bytes, result: Scan) -> None:
         """Keep a torn or failing last line aside in quarantine/, then cut it from the log.
 
         It was never acknowledged: an append is answered only after its fsync, and a crash before
         the fsync finished is the only way a last line can be torn.
         """
         assert result.damage is not None
-        self.quarantine_dir.mkdir(exist_ok=True)
+        self._io.make_dirs(self.quarantine_dir)
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         kept = unique_path(
             self.quarantine_dir / f"{file.stream}.line{result.damage.line}.{stamp}.tail"
         )
-        with open(kept, "xb") as out:
-            out.write(tail)
-            out.flush()
-            os.fsync(out.fileno())
-        self._io.fsync_dir(self.quarantine_dir)
-        with open(file.path, "r+b") as f:
-            f.truncate(result.good_length)
-            os.fsync(f.fileno())
+        # Kept durably before the cut, so no crash in between loses the bytes from both places.
+        self._io.write_file(kept, [tail])
+        self._io.truncate_file(file.path, result.good_length)
         log.warning(
             "%s: cut %d bytes at %s; kept in %s",
             file.path,
@@ -402,17 +411,22 @@ class FileLog:
     # -- appends ------------------------------------------------------------------------------
 
     async def append(self, stream: str, records: Sequence[Recorded]) -> list[Recorded]:
-        if self._closing or self._committer is None:
+        if self._closing or self._commit_task is None:
             raise StorageUnavailable("the log is closed")
         file = self._files.get(stream)
         if file is None:
-            file = self._files[stream] = _StreamFile(stream, self.path_of(stream))
+            file = self._files[stream] = StreamFile(stream, self.path_of(stream))
         if file.damage is not None:
             raise SessionReadOnly(
                 f"this session's log is damaged at {file.damage.describe()}; it is read-only"
             )
         if file.failed is not None:
             raise StorageUnavailable(f"this log is read-only until restart: {file.failed}")
+        if "sessions/" in self._lost and stream not in TOP_LEVEL_STREAMS:
+            raise StorageUnavailable(
+                f"{self.sessions_dir} is missing, though the data dir was in use: restore it "
+                "from a backup, or create it to go on without what it held"
+            )
         if not records or records[0].seq != file.seq + 1:
             raise VersionConflict(f"stream {stream} is at seq {file.seq}")
         # Positions are given in the order appends arrive, which is the order they are written
@@ -425,7 +439,7 @@ class FileLog:
         self._next_position += len(positioned)
         data, last_hash = encode_batch(positioned, file.last_hash)
         done = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(file, data, positioned, last_hash, done))
+        self._pending.append(Pending(file, data, positioned, last_hash, done))
         self._wakeup.set()
         await done
         return positioned
@@ -444,9 +458,9 @@ class FileLog:
             if batch:
                 before = {p.file: p.file.length for p in batch}
                 try:
-                    errors = await loop.run_in_executor(self._executor, self._commit_sync, batch)
-                except Exception as exc:  # anything but the OSErrors _commit_sync answers itself
-                    errors = self._abandon(before, exc)
+                    errors = await loop.run_in_executor(self._executor, self._commit.commit, batch)
+                except Exception as exc:  # anything but the OSErrors commit() answers itself
+                    errors = self._commit.abandon(before, exc)
                 for pending in batch:
                     error = errors.get(pending.file.stream)
                     if error is None:
@@ -463,118 +477,6 @@ class FileLog:
             if self._closing and not self._pending:
                 return
 
-    def _commit_sync(self, batch: list[_Pending]) -> dict[str, StorageUnavailable]:
-        """Write then fsync every stream in the batch; the errors by stream of those that failed.
-
-        Runs on the commit thread: the only place that writes logs. A failed write is cut back to
-        the last durable length so no partial line stays behind; a failed fsync leaves the page
-        cache untrusted, so that log refuses writes until a restart re-reads it from disk.
-        """
-        by_file: dict[str, list[_Pending]] = {}
-        for pending in batch:
-            by_file.setdefault(pending.file.stream, []).append(pending)
-        errors: dict[str, StorageUnavailable] = {}
-        written: list[tuple[_StreamFile, list[_Pending], int]] = []
-        new_dirs: set[Path] = set()
-        for stream, entries in by_file.items():
-            file = entries[0].file
-            data = b"".join(p.data for p in entries)
-            try:
-                if file.fd is None:
-                    if not file.path.exists():
-                        new_dirs.add(file.path.parent)
-                    file.fd = os.open(file.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                self._io.write(file.fd, data)
-            except OSError as exc:
-                errors[stream] = self._undo_write(file, exc)
-                continue
-            written.append((file, entries, len(data)))
-        for file, sync_error in self._sync([w[0] for w in written], new_dirs).items():
-            errors[file.stream] = self._fail_fsync(file, sync_error)
-        for file, entries, _ in written:
-            if file.stream not in errors:
-                for pending in entries:
-                    pending.offset = file.length
-                    file.length += len(pending.data)
-                    file.digest.update(pending.data)
-                file.seq, file.last_hash = entries[-1].records[-1].seq, entries[-1].last_hash
-        return errors
-
-    def _sync(self, files: list[_StreamFile], new_dirs: set[Path]) -> dict[_StreamFile, OSError]:
-        """Make the written files (and new directory entries) durable; the files that failed.
-
-        Many files take one syncfs, not one fsync each: per-file fsyncs cap durable appends
-        across sessions near 10k/s, one syncfs per batch does not. If syncfs fails, fsync each
-        file: the kernel reports a writeback error to fsync per file, so only the log that
-        really failed turns read-only.
-        """
-        if len(files) > 1:
-            try:
-                self._io.syncfs(files[0].fd)  # type: ignore[arg-type]
-                return {}
-            except OSError as exc:
-                log.warning("syncfs failed (%s); syncing each log to find which failed", exc)
-        failed: dict[_StreamFile, OSError] = {}
-        for directory in new_dirs:
-            try:
-                self._io.fsync_dir(directory)
-            except OSError as exc:
-                failed.update(
-                    (f, exc) for f in files if f.path.parent == directory and f.length == 0
-                )
-        for file in files:
-            if file not in failed:
-                try:
-                    self._io.fsync(file.fd)  # type: ignore[arg-type]
-                except OSError as exc:
-                    failed[file] = exc
-        return failed
-
-    def _abandon(
-        self, before: dict[_StreamFile, int], exc: Exception
-    ) -> dict[str, StorageUnavailable]:
-        """Fail a batch whose commit raised something unforeseen, and keep the committer alive.
-
-        Where the commit stopped is unknown: a write may be half done, an fsync may have failed
-        unseen, or a file's length, seq and hash may be advanced while another's are not. So,
-        as after a failed fsync, every log the batch touched refuses writes until a restart
-        re-reads it from disk; logs it did not touch are as they were and carry on. Refusing
-        every log instead would turn one bad batch (or one bug) into an outage of all sessions.
-        """
-        log.error("commit failed unexpectedly; its logs are read-only until restart", exc_info=exc)
-        reason = f"the commit failed unexpectedly: {type(exc).__name__}: {exc}"
-        errors: dict[str, StorageUnavailable] = {}
-        for file, length in before.items():
-            file.failed = reason
-            file.length = length
-            # Best effort, as after a failed fsync: the lines are answered 503, so they should not
-            # turn up after a restart. Done here, not on the commit thread, which may be the very
-            # thing that failed (an executor shut down); it is idle, so nothing races the fd.
-            if file.fd is not None:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(file.fd, length)
-            errors[file.stream] = StorageUnavailable(
-                f"could not write the log: {type(exc).__name__}"
-            )
-        return errors
-
-    def _undo_write(self, file: _StreamFile, exc: OSError) -> StorageUnavailable:
-        try:
-            if file.fd is not None:
-                os.ftruncate(file.fd, file.length)
-        except OSError as truncate_exc:
-            file.failed = f"could not cut back a failed write: {truncate_exc}"
-        log.error("%s: write failed: %s", file.path, exc)
-        return StorageUnavailable(f"could not write the log: {_reason(exc)}")
-
-    def _fail_fsync(self, file: _StreamFile, exc: OSError) -> StorageUnavailable:
-        file.failed = f"fsync failed: {_reason(exc)}"
-        # Best effort: the lines were answered 503, so they should not turn up after a restart.
-        with contextlib.suppress(OSError):
-            os.ftruncate(file.fd, file.length)  # type: ignore[arg-type]
-        log.error("%s: fsync failed, read-only until restart: %s", file.path, exc)
-        return StorageUnavailable(f"could not make the log durable: {_reason(exc)}")
-
     # -- reads and shutdown -------------------------------------------------------------------
 
     async def read(self, stream: str, after: int = 0) -> list[Recorded]:
@@ -590,7 +492,7 @@ class FileLog:
         records = scan(data, stream).records
         return records[after:] if after else records
 
-    def _publish(self, pending: _Pending) -> None:
+    def _publish(self, pending: Pending) -> None:
         """Make a durable append readable in the global feed."""
         offset = pending.offset
         for recorded, line in zip(pending.records, pending.data.splitlines(True), strict=True):
@@ -664,6 +566,14 @@ class FileLog:
                 os.close(fd)
         return out
 
+    @property
+    def has_loss(self) -> bool:
+        """Whether start-up found acknowledged writes gone (loss.py): while it stands, no new
+        snapshot may replace the one whose marks show it."""
+        return bool(self._lost) or any(
+            f.damage is not None and f.damage.kind in loss.KINDS for f in self._files.values()
+        )
+
     def damaged(self) -> dict[str, Damage]:
         return {s: f.damage for s, f in self._files.items() if f.damage is not None}
 
@@ -674,9 +584,9 @@ class FileLog:
         self._closing = True
         self._wakeup.set()
         self._announce()  # live readers end
-        if self._committer is not None:
-            await self._committer
-            self._committer = None
+        if self._commit_task is not None:
+            await self._commit_task
+            self._commit_task = None
         for file in self._files.values():
             if file.fd is not None:
                 os.close(file.fd)
@@ -685,6 +595,7 @@ class FileLog:
             os.close(self._lock_fd)
             self._lock_fd = None
         self._executor.shutdown(wait=True)
+        self._commit.close()
 
 
 def lock_data_dir(data_dir: Path) -> int:
@@ -716,16 +627,3 @@ def unique_path(path: Path) -> Path:
         candidate = path.with_name(f"{path.name}.{n}")
         n += 1
     return candidate
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _reason(exc: OSError) -> str:
-    name = errno.errorcode.get(exc.errno or 0, "error")
-    return f"{name} ({exc.strerror or exc})"

@@ -30,8 +30,10 @@ import asyncpg
 from attrs import Factory, define, frozen
 
 from orion_events.codec import scan
+from orion_events.commit import NEW_SUFFIX
+from orion_events.durable import DEFAULT_IO, PosixIO
 from orion_events.errors import OrionError, StorageUnavailable
-from orion_events.log import TOP_LEVEL_STREAMS, fsync_dir, is_session_id, lock_data_dir
+from orion_events.log import TOP_LEVEL_STREAMS, is_session_id, lock_data_dir
 from orion_events.pgrows import (
     APPEND_LOCK,
     Row,
@@ -83,7 +85,9 @@ def stream_path(data_dir: Path, stream: str) -> Path:
     return data_dir / "sessions" / f"{stream}.jsonl"
 
 
-async def migrate(source: str, target: str, progress: Progress | None = None) -> MigrateReport:
+async def migrate(
+    source: str, target: str, progress: Progress | None = None, io: PosixIO = DEFAULT_IO
+) -> MigrateReport:
     """Copy every log from `source` to `target` (a directory and a postgresql:// URL, either
     way round), skipping what the target already holds; check the copy; say what was done."""
     if is_database_url(source) == is_database_url(target):
@@ -92,14 +96,14 @@ async def migrate(source: str, target: str, progress: Progress | None = None) ->
         )
     if is_database_url(target):
         return await _files_to_database(Path(source), target, progress)
-    return await _database_to_files(source, Path(target), progress)
+    return await _database_to_files(source, Path(target), progress, io)
 
 
-def _lock(data_dir: Path, *, create: bool) -> int | None:
+def _lock(data_dir: Path, *, create: bool, io: PosixIO = DEFAULT_IO) -> int | None:
     """Hold `data_dir` so no service writes it meanwhile (made first, with its sessions/, when
     it is the target). An offline command: its file work blocks a loop that serves nothing."""
     if create:
-        (data_dir / "sessions").mkdir(parents=True, exist_ok=True)
+        io.make_dirs(data_dir / "sessions")
     elif not data_dir.is_dir():
         return None
     return lock_data_dir(data_dir)
@@ -258,13 +262,13 @@ async def _read_summaries(conn: Any) -> dict[str, Summary]:
 # -- database -> files ----------------------------------------------------------------------------
 
 
-async def _database_to_files(url: str, data_dir: Path, progress: Progress | None) -> MigrateReport:
+async def _database_to_files(
+    url: str, data_dir: Path, progress: Progress | None, io: PosixIO
+) -> MigrateReport:
     report = MigrateReport()
-    lock = _lock(data_dir, create=True)
+    lock = _lock(data_dir, create=True, io=io)
     try:
-        wanted = await _copy_out(url, data_dir, report, progress)
-        fsync_dir(data_dir / "sessions")
-        fsync_dir(data_dir)
+        wanted = await _copy_out(url, data_dir, report, progress, io)
     finally:
         if lock is not None:
             os.close(lock)
@@ -278,7 +282,7 @@ async def _database_to_files(url: str, data_dir: Path, progress: Progress | None
 
 
 async def _copy_out(
-    url: str, data_dir: Path, report: MigrateReport, progress: Progress | None
+    url: str, data_dir: Path, report: MigrateReport, progress: Progress | None, io: PosixIO
 ) -> dict[str, Summary]:
     try:
         conn = await asyncpg.connect(url)
@@ -298,7 +302,7 @@ async def _copy_out(
                             f"{checked.damage.describe()} (see verify --log); copied up to "
                             "the stream before it"
                         )
-                    _write_stream(data_dir, stream, rows, report)
+                    _write_stream(data_dir, stream, rows, report, io)
                     wanted[stream] = Summary(len(rows), checked.last_hash)
                     if progress is not None:
                         progress(len(wanted), total)
@@ -307,11 +311,14 @@ async def _copy_out(
     return wanted
 
 
-def _write_stream(data_dir: Path, stream: str, rows: list[Row], report: MigrateReport) -> None:
+def _write_stream(
+    data_dir: Path, stream: str, rows: list[Row], report: MigrateReport, io: PosixIO
+) -> None:
     """Append to the stream's file what it lacks, after checking what it has."""
     path = stream_path(data_dir, stream)
     have = 0
-    if path.exists():
+    exists = path.exists()
+    if exists:
         data = path.read_bytes()
         result = scan(data, stream)
         if result.damage is not None and not result.damage.is_torn_tail:
@@ -319,20 +326,22 @@ def _write_stream(data_dir: Path, stream: str, rows: list[Row], report: MigrateR
         head = (len(result.records), result.last_hash)
         have = _resume_point(stream, [r.hash for r in rows], head, str(path))
         if result.good_length < len(data):  # the torn end of an interrupted copy
-            with open(path, "r+b") as f:
-                f.truncate(result.good_length)
-                os.fsync(f.fileno())
+            io.truncate_file(path, result.good_length)
     report.skipped += have
     missing = rows[have:]
     if not missing:
         return
-    with open(path, "ab") as f:
-        f.write(b"".join(row.line() for row in missing))
-        f.flush()
-        os.fsync(f.fileno())
+    lines = b"".join(row.line() for row in missing)
+    if exists:
+        io.append_file(path, lines)
+    else:
+        # Named only once its lines are durable, as the service names a new log: no crash
+        # leaves an empty log, which would read as loss.
+        creating = path.with_name(path.name + NEW_SUFFIX)
+        creating.unlink(missing_ok=True)
+        io.write_file(creating, [lines], sync_name=False)
+        io.rename(creating, path)
     report.copied += len(missing)
-    if have == 0:
-        fsync_dir(path.parent)
 
 
 __all__ = ["MigrateReport", "MigrationError", "migrate"]

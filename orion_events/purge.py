@@ -8,9 +8,10 @@ from pathlib import Path
 from attrs import frozen
 
 from orion_events.codec import scan
+from orion_events.durable import PosixIO
 from orion_events.errors import SessionNotFound
 from orion_events.events import Recorded, SessionForked, SessionPurged
-from orion_events.log import OPERATIONS_STREAM, FileLog, LoadedStream, fsync_dir, is_session_id
+from orion_events.log import OPERATIONS_STREAM, FileLog, LoadedStream, is_session_id
 from orion_events.store import new_id, utc_now
 
 
@@ -25,7 +26,12 @@ class PurgeReport:
 
 
 async def purge(
-    data_dir: Path, session_id: str, *, by: str, reason: str | None = None
+    data_dir: Path,
+    session_id: str,
+    *,
+    by: str,
+    reason: str | None = None,
+    io: PosixIO | None = None,
 ) -> PurgeReport:
     """Remove a session's log and its quarantined bytes; the service must not be running.
 
@@ -40,7 +46,7 @@ async def purge(
     # Checked before opening the log too, so a mistyped --data-dir is not created or locked.
     if not await asyncio.to_thread(path.is_file):
         raise SessionNotFound(f"no session {session_id} in {data_dir}")
-    log = FileLog(data_dir)
+    log = FileLog(data_dir, io=io)
     try:
         loaded = {stream.stream: stream for stream in await log.open()}
         target = loaded.get(session_id)
@@ -66,24 +72,15 @@ def _last_hash(path: Path, session_id: str) -> str:
 
 
 def _remove_files(log: FileLog, session_id: str) -> tuple[Path, ...]:
-    removed = [log.path_of(session_id)]
-    removed[0].unlink()
-    fsync_dir(log.sessions_dir)
-    # Snapshots hold the session's text too; they are derived, so the next start rebuilds one.
+    # Snapshots first: they hold the session's text too, and one that outlived its log would
+    # report the log as lost at the next start. They are derived; the next start makes one.
     snapshots = log.snapshot_dir
-    if snapshots.is_dir():
-        for path in sorted(snapshots.iterdir()):
-            path.unlink()
-            removed.append(path)
-        fsync_dir(snapshots)
+    removed = sorted(snapshots.iterdir()) if snapshots.is_dir() else []
+    removed.append(log.path_of(session_id))
     if log.quarantine_dir.is_dir():
         # The id is a validated UUID, so it holds no glob metacharacters.
-        kept = sorted(log.quarantine_dir.glob(f"{session_id}.*"))
-        for path in kept:
-            path.unlink()
-        if kept:
-            fsync_dir(log.quarantine_dir)
-        removed.extend(kept)
+        removed.extend(sorted(log.quarantine_dir.glob(f"{session_id}.*")))
+    log.io.remove_files(removed)
     return tuple(removed)
 
 

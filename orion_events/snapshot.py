@@ -12,7 +12,6 @@ renamed, so one is either whole or absent, and deleting them is always safe.
 from __future__ import annotations
 
 import logging
-import os
 import struct
 import sys
 from array import array
@@ -25,6 +24,7 @@ import orjson
 from attrs import frozen
 
 from orion_events import packing
+from orion_events.durable import DEFAULT_IO, PosixIO
 from orion_events.views import MessageList, SessionView, SettingsView
 
 log = logging.getLogger(__name__)
@@ -183,24 +183,33 @@ def decode(raw: bytes) -> Snapshot:
     )
 
 
-def write(directory: Path, snapshot: Snapshot) -> Path:
+def write(directory: Path, snapshot: Snapshot, io: PosixIO = DEFAULT_IO) -> Path:
     """Write atomically: a reader finds the old snapshot, the new one, or none; never half."""
-    directory.mkdir(exist_ok=True)
+    io.make_dirs(directory)
     target = directory / FILE_NAME
-    temporary = directory / f"{FILE_NAME}.tmp"
-    with open(temporary, "wb") as out:
-        out.writelines(_encoded(snapshot))  # no copy of the whole: messages are most of it
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, target)
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    for old in OLD_FILE_NAMES:
-        (directory / old).unlink(missing_ok=True)
+    io.replace_file(target, _encoded(snapshot))  # no copy of the whole: messages are most of it
+    old = [directory / name for name in OLD_FILE_NAMES if (directory / name).exists()]
+    io.remove_files(old)
     return target
+
+
+def read_marks(directory: Path) -> Mapping[str, StreamMark] | None:
+    """Only the marks of the snapshot in `directory` (its header alone is read), or None."""
+    try:
+        with open(directory / FILE_NAME, "rb") as f:
+            head = f.read(len(_MAGIC) + _HEADER_LENGTH.size)
+            if len(head) < len(_MAGIC) + _HEADER_LENGTH.size or not head.startswith(_MAGIC):
+                return None
+            (header_length,) = _HEADER_LENGTH.unpack_from(head, len(_MAGIC))
+            doc = orjson.loads(f.read(header_length))
+        if doc.get("format") != FORMAT:
+            return None
+        return {s: StreamMark(*m) for s, m in doc["marks"].items()}
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, struct.error) as exc:
+        log.warning("ignoring snapshot in %s: %s", directory, exc)
+        return None
 
 
 def read(directory: Path) -> Snapshot | None:

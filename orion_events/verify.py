@@ -1,4 +1,8 @@
-"""Offline integrity check of a data directory: every log, line by line, changing nothing."""
+"""Offline integrity check of a data directory: every log, line by line, changing nothing.
+
+Beside damage in the lines, it reports what was lost (see loss.py): empty or headless logs,
+logs shorter than the snapshot saw them, logs and directories that are gone.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,11 @@ from typing import Any
 
 from attrs import frozen
 
+from orion_events import loss, snapshot
 from orion_events.codec import Damage, scan
+from orion_events.commit import NEW_SUFFIX
 from orion_events.log import TOP_LEVEL_STREAMS, is_session_id
+from orion_events.snapshot import StreamMark
 
 
 @frozen
@@ -47,24 +54,48 @@ def log_files(data_dir: Path) -> Iterator[tuple[str | None, Path]]:
     sessions = data_dir / "sessions"
     if sessions.is_dir():
         for path in sorted(sessions.iterdir()):
+            if path.name.endswith(".jsonl" + NEW_SUFFIX):
+                continue  # a log being created, never acknowledged: start-up sets it aside
             ok = path.suffix == ".jsonl" and is_session_id(path.stem)
             yield (path.stem if ok else None), path
 
 
-def verify_file(stream: str | None, path: Path) -> FileReport:
+def verify_file(stream: str | None, path: Path, seen: StreamMark | None = None) -> FileReport:
+    """One log's lines, its start, and (given where a snapshot saw it end) its length."""
     if stream is None or not path.is_file():
         return FileReport(path, 0, None, "not named <session-id>.jsonl: no log of this service")
     result = scan(path.read_bytes(), stream)
-    return FileReport(path, len(result.records), result.damage)
+    damage = result.damage
+    if damage is None:
+        first = result.records[0] if result.records else None
+        session = stream not in TOP_LEVEL_STREAMS
+        damage = loss.of_log(stream, result.good_length, first, session=session)
+    if damage is None and seen is not None:
+        damage = loss.against_mark(result.good_length, len(result.records), seen)
+    return FileReport(path, len(result.records), damage)
 
 
 def verify_dir(
     data_dir: Path, progress: Callable[[int, int], None] | None = None
 ) -> list[FileReport]:
     files = list(log_files(data_dir))
+    marks = snapshot.read_marks(data_dir / "snapshots") or {}
     reports = []
+    top = {s: p.stat().st_size for s, p in files if s is not None and s in TOP_LEVEL_STREAMS}
+    gone = loss.missing_sessions_dir(data_dir, top)
+    if gone is not None:
+        reports.append(FileReport(data_dir / "sessions", 0, gone))
+    present = {stream for stream, _ in files if stream is not None}
+    for lost, damage in loss.missing_logs(marks, present).items():
+        reports.append(FileReport(_path_of(data_dir, lost), 0, damage))
     for done, (stream, path) in enumerate(files, start=1):
-        reports.append(verify_file(stream, path))
+        reports.append(verify_file(stream, path, marks.get(stream) if stream else None))
         if progress is not None:
             progress(done, len(files))
     return reports
+
+
+def _path_of(data_dir: Path, stream: str) -> Path:
+    if stream in TOP_LEVEL_STREAMS:
+        return data_dir / f"{stream}.jsonl"
+    return data_dir / "sessions" / f"{stream}.jsonl"

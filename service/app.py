@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from orion_events.log import EventLog, FileLog, PosixIO
+from orion_events.durable import PosixIO
+from orion_events.log import EventLog, FileLog
 from orion_events.pglog import PostgresLog
 from orion_events.pgrows import redact
 from orion_events.store import Store
@@ -29,7 +30,8 @@ async def _store_ctx(app: web.Application, *, log_io: PosixIO | None) -> AsyncIt
     if config.log_url is not None:
         event_log, where = PostgresLog(config.log_url), redact(config.log_url)
     else:
-        event_log, where = FileLog(config.data_dir, io=log_io), str(config.data_dir)
+        event_log = FileLog(config.data_dir, io=log_io, sync=config.sync)
+        where = str(config.data_dir)
     store = Store(event_log, cache_bytes=cache)
     report = await store.open()
     log.info(

@@ -37,7 +37,7 @@ from orion_events.purge import purge
 from orion_events.verify import log_files, verify_dir
 from orion_events.views import SessionView
 from service.app import create_app
-from service.config import Config, ConfigError
+from service.config import SYNC_MODES, Config, ConfigError
 from service.export import export_json, export_markdown, export_session
 from service.payloads import event_json
 
@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
         "the messages of the least recently used go back to their logs (default: no limit)",
     )
     serve.add_argument("--log", metavar="URL", help=LOG_HELP)
+    serve.add_argument(
+        "--sync",
+        choices=SYNC_MODES,
+        help="how commits make logs durable (env ORION_SYNC): fdatasync every touched log, on "
+        "any file system (default); or one syncfs a batch, only on ext4, xfs or btrfs",
+    )
     verify = commands.add_parser("verify", help="check every log line by line")
     verify.add_argument("--data-dir", help="data directory (env ORION_DATA_DIR, default var)")
     verify.add_argument("--log", metavar="URL", help="check the event log in this database")
@@ -492,6 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_dir=getattr(args, "data_dir", None),
             cache_mb=getattr(args, "cache_mb", None),
             log_url=getattr(args, "log", None),
+            sync=getattr(args, "sync", None),
         )
     except ConfigError as exc:
         print(f"orion-events: {exc}", file=sys.stderr)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import cast
 
 from attrs import evolve, frozen
 
+from orion_events.commit import SyncMode
 from orion_events.pgrows import is_database_url
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
 DEFAULT_DATA_DIR = "var"
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
+SYNC_MODES: tuple[SyncMode, ...] = ("fdatasync", "syncfs")
 
 
 class ConfigError(ValueError):
@@ -31,6 +34,9 @@ class Config:
     sse_max_lag: int = 10_000  # events a live reader may fall behind before it is let go
     sse_write_timeout: float = 30.0  # seconds one write may wait on a reader that stopped reading
     cache_mb: int | None = None  # memory for messages; None keeps every session's in memory
+    # How a commit makes logs durable: fdatasync each touched file (any POSIX file system), or
+    # one syncfs per batch (opt-in; refused at start on a file system not known to honour it).
+    sync: SyncMode = "fdatasync"
     # A PostgreSQL URL (postgresql://user@host/db): the log lives there instead of data_dir.
     log_url: str | None = None
 
@@ -46,6 +52,9 @@ class Config:
         cache = environ.get("ORION_CACHE_MB")
         if cache is not None and not (cache.isascii() and cache.isdigit() and 0 < len(cache) <= 7):
             raise ConfigError(f"ORION_CACHE_MB must be a number of megabytes, not {cache!r}")
+        sync = environ.get("ORION_SYNC", "fdatasync")
+        if sync not in SYNC_MODES:
+            raise ConfigError(f"ORION_SYNC must be one of {', '.join(SYNC_MODES)}, not {sync!r}")
         return cls(
             host=environ.get("ORION_HOST", DEFAULT_HOST),
             port=int(port),
@@ -54,6 +63,7 @@ class Config:
             cors_origins=tuple(o.strip() for o in origins.replace(",", " ").split() if o.strip()),
             cache_mb=None if cache is None else int(cache),
             log_url=log_url,
+            sync=cast(SyncMode, sync),
         )
 
     def with_flags(
@@ -64,6 +74,7 @@ class Config:
         data_dir: str | None = None,
         cache_mb: int | None = None,
         log_url: str | None = None,
+        sync: SyncMode | None = None,
     ) -> Config:
         """Flags given on the command line win over the environment."""
         config = self
@@ -79,4 +90,6 @@ class Config:
             if not is_database_url(log_url):
                 raise ConfigError("--log must be a postgresql:// URL")
             config = evolve(config, log_url=log_url)
+        if sync is not None:
+            config = evolve(config, sync=sync)
         return config

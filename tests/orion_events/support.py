@@ -10,7 +10,8 @@ from typing import Any
 import attrs
 import orjson
 
-from orion_events.log import FileLog, PosixIO
+from orion_events.durable import PosixIO
+from orion_events.log import FileLog
 from orion_events.store import LoadReport, Store
 from orion_events.verify import verify_dir
 from orion_events.views import SessionView
@@ -147,10 +148,10 @@ class FaultyIO(PosixIO):
         self.raised.append(("write", path))
         raise OSError(self.write_errno, os.strerror(self.write_errno), str(path))
 
-    def fsync(self, fd: int) -> None:
+    def fdatasync(self, fd: int) -> None:
         path = self._target(fd) if self.fsync_errno is not None else None
         if path is None:
-            super().fsync(fd)
+            super().fdatasync(fd)
             return
         assert self.fsync_errno is not None
         self.raised.append(("fsync", path))

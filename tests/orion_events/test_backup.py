@@ -21,8 +21,8 @@ import attrs
 import pytest
 
 from orion_events.backup import BackupError, BackupReport, backup, restore
+from orion_events.durable import PosixIO
 from orion_events.errors import DataDirLocked
-from orion_events.log import PosixIO
 from orion_events.store import Store
 from orion_events.verify import verify_dir
 from tests.orion_events.support import (

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from orion_events.durable import PosixIO
 from orion_events.errors import StorageUnavailable
-from orion_events.log import PosixIO
 from orion_events.store import Store
 from orion_events.views import SessionView
 from tests.orion_events.support import (
