@@ -30,8 +30,13 @@ format: $(STAMP)
 PG_INSTALL = ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
 
+# tests/powercut mounts a FUSE file system, which needs fusermount3 and libfuse3 (Debian's fuse3).
+FUSE_INSTALL = command -v fusermount3 >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y fuse3; }
+
 test: lint
 	@$(PG_INSTALL)
+	@$(FUSE_INSTALL)
 	$(BIN)/pytest
 
 # Benchmarks (never part of `make test`): HTTP under wrk, durable appends, peers, start-up.
