@@ -86,9 +86,9 @@ def restore(source: Path, data_dir: Path, io: PosixIO = DEFAULT_IO) -> Path | No
             for entry in current:
                 if entry.exists():
                     os.rename(entry, aside / entry.name)
-            # Into the aside dir first, then out of the data dir: no crash loses both names.
+            # The names in the aside dir are durable before the data dir's final sync makes them
+            # gone from it: a crash in between leaves a log in both places, never in neither.
             io.fsync_dir(aside)
-            io.fsync_dir(data_dir)
         io.make_dirs(data_dir / "sessions")
         for stream, path in log_files(source):
             if stream is None:
