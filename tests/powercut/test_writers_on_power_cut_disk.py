@@ -8,7 +8,6 @@ something that one of these tests checks for.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from orion_events import snapshot
@@ -26,6 +25,7 @@ from tests.orion_events.support import (
     write_sessions,
 )
 from tests.powercut.disk import PowerCutDisk
+from tests.powercut.support import sync_dir, write
 
 
 def files(directory: Path) -> dict[str, bytes]:
@@ -103,13 +103,8 @@ async def test_a_log_never_named_is_set_aside_durably(power_cut_disk: PowerCutDi
     (session,) = await write_sessions(data_dir, 1, title="t", content="{sid} {n}")
     creating = data_dir / "sessions" / "5a1f0c9e-0000-4000-8000-000000000001.jsonl.new"
     first_line = lines_of(log_path(data_dir, session.id))[0]
-    with open(creating, "wb") as f:
-        f.write(first_line)
-        f.flush()
-        os.fsync(f.fileno())
-    fd = os.open(creating.parent, os.O_RDONLY)
-    os.fsync(fd)
-    os.close(fd)
+    write(creating, first_line, sync=True)
+    sync_dir(creating.parent)
     power_cut_disk.cut()
 
     store = await open_store(data_dir)
@@ -130,10 +125,7 @@ async def test_a_recovery_survives_a_cut_right_after_it(power_cut_disk: PowerCut
     torn = lines_of(path)[-1][:40]
     # A torn line on disk (a crash mid-write), and no snapshot that saw it (it was never
     # answered); both made durable, so only the recovery's own syncs are under test.
-    with open(path, "ab") as f:
-        f.write(torn)
-        f.flush()
-        os.fsync(f.fileno())
+    write(path, intact + torn, sync=True)
     for old in (data_dir / "snapshots").iterdir():
         old.unlink()
     power_cut_disk.cut()  # settle: what follows starts from durable state
