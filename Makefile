@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint format bench bench-quick clean
+.PHONY: install run test soak lint format bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ test: lint
 	@$(PG_INSTALL)
 	@$(FUSE_INSTALL)
 	$(BIN)/pytest
+
+# The power-cut loop, long: SOAK_CYCLES cycles of kill -9 and a cut of everything not synced.
+SOAK_CYCLES ?= 300
+soak: $(STAMP)
+	@$(FUSE_INSTALL)
+	ORION_POWERCUT_CYCLES=$(SOAK_CYCLES) $(BIN)/pytest tests/powercut/test_power_cut_loop.py -s -q \
+		-o addopts="" --timeout 0
 
 # Benchmarks (never part of `make test`): HTTP under wrk, durable appends, peers, start-up.
 BENCH_STAMP := $(VENV)/.bench-installed
