@@ -115,8 +115,8 @@ class Workload:
             await self._message(http, created["id"], f"first of {title}", None)
 
     async def _settings_writer(self, http: aiohttp.ClientSession) -> None:
-        for n in itertools.count():
-            value = self.rounds * 100_000 + n + 1
+        while True:
+            value = len(self.settings_sent) + 1  # each value once, over every round
             self.settings_sent.add(value)
             await self._post(http, "PATCH", "/api/settings", {"max_tokens": value}, None)
             self.settings.append(value)
