@@ -34,9 +34,14 @@ PG_INSTALL = ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { SUDO=$$([ 
 FUSE_INSTALL = command -v fusermount3 >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y fuse3; }
 
+# tests/e2e/test_kernel_faults.py fails fsync and write in the real process with libfiu.
+FIU_INSTALL = command -v fiu-run >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y fiu-utils; }
+
 test: lint
 	@$(PG_INSTALL)
 	@$(FUSE_INSTALL)
+	@$(FIU_INSTALL)
 	$(BIN)/pytest
 
 # The power-cut loop, long: SOAK_CYCLES cycles of kill -9 and a cut of everything not synced.
