@@ -1,8 +1,12 @@
-"""Shared fixtures: a real app on a real data directory in a temp dir."""
+"""Shared fixtures: a real app on a real data directory in a temp dir, and a power-cut disk.
+
+`power_cut_disk` fails, rather than skips, where FUSE is missing: CI must really run the tests
+that use it, and `make test` installs fuse3 first.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from service.app import create_app
 from service.config import Config
+from tests.powercut.disk import DiskFailed, PowerCutDisk, fuse_missing
 
 # The shared helper modules assert too: rewrite them like test modules, for pytest's explanations.
 pytest.register_assert_rewrite("tests.service.expect", "tests.orion_events.support")
@@ -37,3 +42,19 @@ def make_client(aiohttp_client: Any, data_dir: Path) -> ClientFactory:
 @pytest.fixture
 async def client(make_client: ClientFactory) -> TestClient[Any, Any]:
     return await make_client()
+
+
+@pytest.fixture
+def power_cut_disk(tmp_path: Path) -> Iterator[PowerCutDisk]:
+    missing = fuse_missing()
+    if missing:
+        pytest.fail(missing, pytrace=False)
+    disk = PowerCutDisk(tmp_path / "disk")
+    try:
+        disk.start()
+    except DiskFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield disk
+    finally:
+        disk.stop()

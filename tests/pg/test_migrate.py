@@ -20,6 +20,8 @@ from orion_events.pgrows import verify_database
 from service.app import create_app
 from service.cli import main
 from service.config import Config
+from tests.powercut.disk import PowerCutDisk
+from tests.powercut.support import sync_dir, write
 
 JSON = {"Content-Type": "application/json"}
 
@@ -248,3 +250,27 @@ async def test_verify_log_checks_every_chain(
     assert [(d["stream"], d["seq"], d["kind"]) for d in report["damaged"]] == [
         (ids[2], 3, "checksum_mismatch")
     ]
+
+
+async def test_a_copy_into_files_survives_a_power_cut_right_after_it(
+    aiohttp_client: Any, tmp_path: Path, pg_url: str, power_cut_disk: PowerCutDisk
+) -> None:
+    """Every stream migrate wrote, new files and one it resumed, is durable when it returns."""
+    var = tmp_path / "var"
+    client = await aiohttp_client(create_app(Config(data_dir=var)))
+    await populate(client)
+    await client.close()
+    await migrate(str(var), pg_url)
+    back = power_cut_disk.mountpoint / "back"
+    await migrate(pg_url, str(back))
+    # Resume a copy whose logs lost their tails: migrate appends what they lack.
+    for path in sorted(back.glob("sessions/*.jsonl"))[:2]:
+        write(path, path.read_bytes().splitlines(keepends=True)[0], sync=True)
+    (back / "settings.jsonl").unlink()
+    sync_dir(back)
+    power_cut_disk.cut()
+    assert not (back / "settings.jsonl").exists()
+    await migrate(pg_url, str(back))
+    power_cut_disk.cut()
+
+    assert log_bytes(back) == log_bytes(var)
