@@ -204,7 +204,7 @@ class Committer:
         # Best effort: the lines are answered 503, so they should not turn up after a restart.
         self._cut_back(file)
         if file.length:  # a log that never was has no page cache to distrust
-            file.failed = f"fsync failed: {_reason(exc)}"
+            file.failed = f"sync failed: {_reason(exc)}"
         return StorageUnavailable(f"could not make the log durable: {_reason(exc)}")
 
     def _cut_back(self, file: StreamFile) -> bool:

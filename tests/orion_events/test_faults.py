@@ -251,7 +251,7 @@ async def test_failed_fsync_makes_that_log_refuse_writes_until_restart(
         health = store.health()
         assert health["status"] == "degraded"
         assert health["read_only_sessions"] == [victim.id]
-        assert "fsync" in health["problems"][victim.id]
+        assert "sync failed" in health["problems"][victim.id]
         assert health["sessions"] == 3
         served = everything(store)
     finally:
