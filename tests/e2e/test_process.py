@@ -12,9 +12,9 @@ import functools
 import itertools
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import attrs
@@ -153,17 +153,27 @@ class Load:
             assert not missing, f"{len(missing)} acknowledged messages lost: {missing[:5]}"
             for a in acked:
                 assert messages[position[a.message_id]]["content"] == a.content
-            # A message acknowledged before another was sent must come first in the log: walk
-            # the sends in time order, keeping the latest position of everything acked before.
-            by_ack = sorted(acked, key=lambda a: a.acked)
-            done, latest, latest_ack = 0, -1, None
-            for b in sorted(acked, key=lambda a: a.sent):
-                while done < len(by_ack) and by_ack[done].acked < b.sent:
-                    if position[by_ack[done].message_id] > latest:
-                        latest_ack = by_ack[done]
-                        latest = position[latest_ack.message_id]
-                    done += 1
-                assert latest < position[b.message_id], (latest_ack, b)
+            assert_in_ack_order(acked, position)
+
+
+class Acked(Protocol):
+    message_id: str
+    sent: float
+    acked: float
+
+
+def assert_in_ack_order(acked: Sequence[Acked], position: dict[str, int]) -> None:
+    """A message acknowledged before another was sent comes first in the log: walk the sends in
+    time order, keeping the latest position of everything acknowledged before each."""
+    by_ack = sorted(acked, key=lambda a: a.acked)
+    done, latest, latest_ack = 0, -1, None
+    for b in sorted(acked, key=lambda a: a.sent):
+        while done < len(by_ack) and by_ack[done].acked < b.sent:
+            if position[by_ack[done].message_id] > latest:
+                latest_ack = by_ack[done]
+                latest = position[latest_ack.message_id]
+            done += 1
+        assert latest < position[b.message_id], (latest_ack, b)
 
 
 async def create_sessions(base: str, n: int) -> list[str]:

@@ -18,6 +18,8 @@ import aiohttp
 import attrs
 import orjson
 
+from tests.e2e.test_process import assert_in_ack_order
+
 TIMEOUT = aiohttp.ClientTimeout(total=20)
 
 
@@ -162,7 +164,7 @@ class Workload:
             acked = self.acked.get(session_id, [])
             lost = [a.content for a in acked if a.message_id not in position]
             assert not lost, f"{session_id}: {len(lost)} acknowledged messages lost: {lost[:5]}"
-            _assert_in_order(acked, position)
+            assert_in_ack_order(acked, position)
         return stored
 
     def _check_settings(self, data_dir: Path) -> None:
@@ -196,17 +198,3 @@ class Workload:
                 version = orjson.loads(await answer.read())["version"]
             assert version == sessions[ack.session_id]["version"], "a retry appended again"
         return len(keyed)
-
-
-def _assert_in_order(acked: list[Ack], position: dict[str, int]) -> None:
-    """What was acknowledged before another was sent is stored before it: the sends taken in
-    time order, each after the latest position of everything acknowledged before it was sent."""
-    by_ack = sorted(acked, key=lambda a: a.acked)
-    done, latest, latest_ack = 0, -1, None
-    for b in sorted(acked, key=lambda a: a.sent):
-        while done < len(by_ack) and by_ack[done].acked < b.sent:
-            if position[by_ack[done].message_id] > latest:
-                latest_ack = by_ack[done]
-                latest = position[latest_ack.message_id]
-            done += 1
-        assert latest < position[b.message_id], (latest_ack, b)
