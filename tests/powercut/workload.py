@@ -119,6 +119,7 @@ class Workload:
             self.created[created["id"]] = self.rounds
             self.titles[created["id"]] = title
             await self._message(http, created["id"], f"first of {title}", None)
+            await asyncio.sleep(0.02)  # new sessions up to the cut, not thousands a round
 
     async def _settings_writer(self, http: aiohttp.ClientSession) -> None:
         while True:
