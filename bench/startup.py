@@ -45,7 +45,7 @@ async def open_close(
     """Seconds to open, whether a snapshot was used, events; closes without waiting for search."""
     gc.collect()
     started = time.perf_counter()
-    store = Store(FileLog(data_dir), cache_bytes=budget, snapshot_interval=1e9)
+    store = Store(FileLog(data_dir), cache_bytes=budget, snapshot_events=None)
     report = await store.open()
     seconds = time.perf_counter() - started
     if not snapshot_at_close:
@@ -82,7 +82,7 @@ async def _measure_memory(data_dir: Path) -> float:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
     before = resident()
-    store = Store(FileLog(data_dir), snapshot_interval=1e9)
+    store = Store(FileLog(data_dir), snapshot_events=None)
     await store.open()
     gc.collect()
     grown = resident() - before

@@ -17,6 +17,7 @@ import errno
 import hashlib
 import logging
 import os
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SyncMode = Literal["fdatasync", "syncfs"]
 SYNC_THREADS = 8  # more gained nothing on ext4 here: the journal commit is the limit
+MAX_OPEN_LOGS = 256  # log files kept open for appending; the least recently used are closed
 NEW_SUFFIX = ".new"  # a log being created: never acknowledged, removed at start-up
 
 
@@ -78,10 +80,17 @@ class Pending:
 class Committer:
     """Writes and syncs batches; runs on the log's one commit thread, which alone writes logs."""
 
-    def __init__(self, io: PosixIO, mode: SyncMode = "fdatasync") -> None:
+    def __init__(
+        self, io: PosixIO, mode: SyncMode = "fdatasync", max_open: int = MAX_OPEN_LOGS
+    ) -> None:
         self._io = io
         self._mode = mode
         self._syncers = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="orion-sync")
+        # Logs with an open fd, least recently appended to first. Thousands of sessions each
+        # written now and then must not hold thousands of descriptors: under the common soft
+        # limit of 1,024 they would run the process out of them, and every create would fail.
+        self._open_files: OrderedDict[StreamFile, None] = OrderedDict()
+        self.max_open = max(1, max_open)
 
     def commit(self, batch: list[Pending]) -> dict[str, StorageUnavailable]:
         """Write then sync every stream in the batch; the errors by stream of those that failed.
@@ -95,10 +104,13 @@ class Committer:
             by_file.setdefault(pending.file, []).append(pending)
         errors: dict[str, StorageUnavailable] = {}
         written: list[StreamFile] = []
+        self._make_room(len(by_file), keep=by_file)
         for file, entries in by_file.items():
             try:
                 if file.fd is None:
                     file.fd = self._open(file)
+                self._open_files[file] = None
+                self._open_files.move_to_end(file)
                 self._io.write(file.fd, b"".join(p.data for p in entries))
             except OSError as exc:
                 errors[file.stream] = self._undo_write(file, exc)
@@ -115,15 +127,36 @@ class Committer:
                 file.length += len(pending.data)
                 file.digest.update(pending.data)
             file.seq, file.last_hash = entries[-1].records[-1].seq, entries[-1].last_hash
+        self._make_room(0, keep={})  # a batch that went over gives its extra fds back
         return errors
+
+    def _make_room(self, needed: int, keep: dict[StreamFile, list[Pending]]) -> None:
+        """Close the least recently used logs until `needed` more fit under `max_open`; a batch
+        touching more logs than that goes over for its own duration (its fds are needed)."""
+        while len(self._open_files) + needed > self.max_open:
+            oldest = next((f for f in self._open_files if f not in keep), None)
+            if oldest is None:
+                return
+            self.forget(oldest)
+
+    def forget(self, file: StreamFile) -> None:
+        """Close a log's fd (it is opened again on its next append)."""
+        self._open_files.pop(file, None)
+        if file.fd is not None:
+            fd, file.fd = file.fd, None
+            with contextlib.suppress(OSError):  # a close that fails still frees the fd
+                os.close(fd)
+
+    @property
+    def open_count(self) -> int:
+        return len(self._open_files)
 
     def _open(self, file: StreamFile) -> int:
         """The log's fd for appending; a log with nothing durable yet is opened under its
         temporary name, truncating whatever an earlier failed attempt left there."""
         if file.length:
-            return os.open(file.path, os.O_WRONLY | os.O_APPEND)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-        return os.open(file.creating, flags, 0o644)
+            return self._io.open(file.path, os.O_WRONLY | os.O_APPEND)
+        return self._io.open(file.creating, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC)
 
     def _sync(self, files: list[StreamFile]) -> dict[StreamFile, OSError]:
         """Make the written files durable, then name the new ones; the files that failed."""
@@ -212,9 +245,7 @@ class Committer:
         under either name, so a failed create leaves no file (and no session) behind."""
         try:
             if file.length == 0:
-                if file.fd is not None:
-                    os.close(file.fd)
-                    file.fd = None
+                self.forget(file)
                 for path in (file.creating, file.path):
                     with contextlib.suppress(FileNotFoundError):
                         path.unlink()
@@ -226,6 +257,8 @@ class Committer:
         return True
 
     def close(self) -> None:
+        for file in list(self._open_files):
+            self.forget(file)
         self._syncers.shutdown(wait=True)
 
 

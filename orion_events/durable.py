@@ -33,6 +33,10 @@ class PosixIO:
 
     # -- the primitives ------------------------------------------------------------------------
 
+    def open(self, path: Path, flags: int) -> int:
+        """Open a log for appending (EMFILE, ENOSPC and EACCES come from here)."""
+        return os.open(path, flags, 0o644)
+
     def write(self, fd: int, data: bytes | bytearray) -> None:
         view = memoryview(data)
         while view:

@@ -26,7 +26,15 @@ from attrs import frozen
 
 from orion_events import loss
 from orion_events.codec import GENESIS, Damage, Scan, decode, encode_batch, scan
-from orion_events.commit import NEW_SUFFIX, Committer, Pending, StreamFile, SyncMode, new_digest
+from orion_events.commit import (
+    MAX_OPEN_LOGS,
+    NEW_SUFFIX,
+    Committer,
+    Pending,
+    StreamFile,
+    SyncMode,
+    new_digest,
+)
 from orion_events.durable import PosixIO, require_syncfs
 from orion_events.errors import DataDirLocked, SessionReadOnly, StorageUnavailable, VersionConflict
 from orion_events.events import Recorded
@@ -40,6 +48,7 @@ OPERATIONS_STREAM = "operations"  # the operator log: purges and other offline a
 # Logs that live at the top of the data dir rather than under sessions/.
 TOP_LEVEL_STREAMS = (SETTINGS_STREAM, OPERATIONS_STREAM)
 _HASHERS = min(4, os.cpu_count() or 1)  # threads checking a snapshot's marks
+_READ_HANDLES = 32  # logs a feed read keeps open at once
 RECENT_EVENTS = 8192  # kept in memory for live readers of the feed, so they need no disk read
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -147,12 +156,13 @@ class FileLog:
         io: PosixIO | None = None,
         group_commit: bool = True,
         sync: SyncMode = "fdatasync",
+        max_open: int = MAX_OPEN_LOGS,
     ) -> None:
         self.data_dir = Path(data_dir)
         self._io = io or PosixIO()
         self._group_commit = group_commit
         self._sync_mode = sync
-        self._commit = Committer(self._io, sync)
+        self._commit = Committer(self._io, sync, max_open)
         self.sessions_dir = self.data_dir / "sessions"
         self.quarantine_dir = self.data_dir / "quarantine"
         self._files: dict[str, StreamFile] = {}
@@ -557,6 +567,8 @@ class FileLog:
                     continue
                 fd = handles.get(entry.stream)
                 if fd is None:
+                    if len(handles) >= _READ_HANDLES:  # a page may span a thousand logs
+                        os.close(handles.pop(next(iter(handles))))
                     fd = handles[entry.stream] = os.open(self.path_of(entry.stream), os.O_RDONLY)
                 line = os.pread(fd, entry.length, entry.offset)
                 recorded, _ = decode(line[:-1], stream=entry.stream, seq=entry.seq, prev=None)
@@ -587,10 +599,6 @@ class FileLog:
         if self._commit_task is not None:
             await self._commit_task
             self._commit_task = None
-        for file in self._files.values():
-            if file.fd is not None:
-                os.close(file.fd)
-                file.fd = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None

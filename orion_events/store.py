@@ -153,8 +153,7 @@ class Store:
         *,
         clock: Callable[[], str] = utc_now,
         ids: Callable[[], str] = new_id,
-        snapshot_interval: float = 60.0,
-        snapshot_events: int = 10_000,
+        snapshot_events: int | None = 10_000,
         cache_bytes: int | None = None,
     ) -> None:
         self._log = log
@@ -179,7 +178,7 @@ class Store:
         self._snapshotter: asyncio.Task[None] | None = None
         self._follower: asyncio.Task[None] | None = None
         self._snapshot_position = 0  # the last position the newest snapshot covers
-        self._snapshot_interval = snapshot_interval
+        # A snapshot in the background every this many events (None: only at a clean stop).
         self._snapshot_events = snapshot_events
         self._events = 0
         self._heap = HeapKeeper()
@@ -256,7 +255,6 @@ class Store:
         self._list_changes += 1
         self._snapshot_position = self._log.last_position if resumed else 0
         self._indexer = asyncio.create_task(self._build_search(list(self._sessions.values())))
-        self._snapshotter = asyncio.create_task(self._snapshot_now_and_then())
         if getattr(self._log, "shared", False):
             self._follower = asyncio.create_task(self._follow(self._log.last_position))
         return LoadReport(
@@ -291,12 +289,14 @@ class Store:
         """Let queued commands finish, snapshot what changed, then close the log."""
         if self._indexer is not None:
             self._indexer.cancel()
-        if self._snapshotter is not None:
-            self._snapshotter.cancel()
         if self._follower is not None:
             self._follower.cancel()
         while self._writers:
             await asyncio.gather(*self._writers, return_exceptions=True)
+        if self._snapshotter is not None:
+            # Awaited, not cancelled: its thread would go on writing the file the last
+            # snapshot is about to be written to.
+            await self._snapshotter
         if self._log.last_position > self._snapshot_position:
             try:
                 await self.write_snapshot()
@@ -345,19 +345,22 @@ class Store:
         self._snapshot_position = taken.position
         return path
 
-    async def _snapshot_now_and_then(self) -> None:
-        """Snapshot in the background once enough has been written since the last one."""
-        while True:
-            await asyncio.sleep(self._snapshot_interval)
-            # A snapshot costs time in proportion to everything it holds (and its encoding holds
-            # the GIL): waiting for at least half as many new events as it covers keeps that cost
-            # a constant share of the writes however large the store grows.
-            due = max(self._snapshot_events, self._snapshot_position // 2)
-            if self._log.last_position - self._snapshot_position >= due:
-                try:
-                    await self.write_snapshot()
-                except OSError as exc:
-                    log.warning("could not write a snapshot: %s", exc)
+    def _snapshot_if_due(self) -> None:
+        """Snapshot in the background once `snapshot_events` events came since the last one
+        (SPEC §12), one at a time, and none while a loss found at start-up stands."""
+        due = self._snapshot_events
+        if due is None or self._log.snapshot_dir is None or getattr(self._log, "has_loss", False):
+            return
+        if self._snapshotter is not None and not self._snapshotter.done():
+            return
+        if self._log.last_position - self._snapshot_position >= due:
+            self._snapshotter = asyncio.create_task(self._snapshot_in_background())
+
+    async def _snapshot_in_background(self) -> None:
+        try:
+            await self.write_snapshot()
+        except OSError as exc:  # derived data: a failed snapshot costs a slower start only
+            log.warning("could not write a snapshot: %s", exc)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -892,6 +895,7 @@ class Store:
                 del queue[:]
                 await self._write_batch(stream, batch)
                 self._index_soon()  # after the batch's answers, which are queued already
+                self._snapshot_if_due()
         finally:
             del self._queues[stream]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import resource
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from orion_events.pgrows import redact
 from orion_events.store import Store
 from service.config import Config
 from service.keys import CONFIG, LOAD_REPORT, SESSION_BODIES, SHUTTING_DOWN, STORE
+from service.limits import open_logs_within
 from service.middlewares import bearer_auth, cors, json_errors
 from service.payloads import EncodedSessions
 from service.routes import setup_routes
@@ -30,7 +32,9 @@ async def _store_ctx(app: web.Application, *, log_io: PosixIO | None) -> AsyncIt
     if config.log_url is not None:
         event_log, where = PostgresLog(config.log_url), redact(config.log_url)
     else:
-        event_log = FileLog(config.data_dir, io=log_io, sync=config.sync)
+        soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        max_open = open_logs_within(config.max_open_logs, soft_limit)
+        event_log = FileLog(config.data_dir, io=log_io, sync=config.sync, max_open=max_open)
         where = str(config.data_dir)
     store = Store(event_log, cache_bytes=cache)
     report = await store.open()

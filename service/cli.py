@@ -39,6 +39,7 @@ from orion_events.views import SessionView
 from service.app import create_app
 from service.config import SYNC_MODES, Config, ConfigError
 from service.export import export_json, export_markdown, export_session
+from service.limits import raise_open_files_limit
 from service.payloads import event_json
 
 log = logging.getLogger("orion")
@@ -62,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         "the messages of the least recently used go back to their logs (default: no limit)",
     )
     serve.add_argument("--log", metavar="URL", help=LOG_HELP)
+    serve.add_argument(
+        "--max-open-logs",
+        type=int,
+        help="log files kept open for appending, the least recently used closed first (env "
+        "ORION_MAX_OPEN_LOGS, default 256; at most half the open files limit)",
+    )
     serve.add_argument(
         "--sync",
         choices=SYNC_MODES,
@@ -110,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def serve(config: Config) -> int:
+    raise_open_files_limit()
     web.run_app(
         create_app(config),
         host=config.host,
@@ -499,6 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cache_mb=getattr(args, "cache_mb", None),
             log_url=getattr(args, "log", None),
             sync=getattr(args, "sync", None),
+            max_open_logs=getattr(args, "max_open_logs", None),
         )
     except ConfigError as exc:
         print(f"orion-events: {exc}", file=sys.stderr)

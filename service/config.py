@@ -8,7 +8,7 @@ from typing import cast
 
 from attrs import evolve, frozen
 
-from orion_events.commit import SyncMode
+from orion_events.commit import MAX_OPEN_LOGS, SyncMode
 from orion_events.pgrows import is_database_url
 
 DEFAULT_HOST = "127.0.0.1"
@@ -37,6 +37,7 @@ class Config:
     # How a commit makes logs durable: fdatasync each touched file (any POSIX file system), or
     # one syncfs per batch (opt-in; refused at start on a file system not known to honour it).
     sync: SyncMode = "fdatasync"
+    max_open_logs: int = MAX_OPEN_LOGS  # log files kept open for appending (LRU)
     # A PostgreSQL URL (postgresql://user@host/db): the log lives there instead of data_dir.
     log_url: str | None = None
 
@@ -52,6 +53,11 @@ class Config:
         cache = environ.get("ORION_CACHE_MB")
         if cache is not None and not (cache.isascii() and cache.isdigit() and 0 < len(cache) <= 7):
             raise ConfigError(f"ORION_CACHE_MB must be a number of megabytes, not {cache!r}")
+        max_open = environ.get("ORION_MAX_OPEN_LOGS", str(MAX_OPEN_LOGS))
+        if not (max_open.isascii() and max_open.isdigit() and 0 < len(max_open) <= 7):
+            raise ConfigError(f"ORION_MAX_OPEN_LOGS must be a number of files, not {max_open!r}")
+        if int(max_open) < 1:
+            raise ConfigError("ORION_MAX_OPEN_LOGS must be at least 1")
         sync = environ.get("ORION_SYNC", "fdatasync")
         if sync not in SYNC_MODES:
             raise ConfigError(f"ORION_SYNC must be one of {', '.join(SYNC_MODES)}, not {sync!r}")
@@ -64,6 +70,7 @@ class Config:
             cache_mb=None if cache is None else int(cache),
             log_url=log_url,
             sync=cast(SyncMode, sync),
+            max_open_logs=int(max_open),
         )
 
     def with_flags(
@@ -75,6 +82,7 @@ class Config:
         cache_mb: int | None = None,
         log_url: str | None = None,
         sync: SyncMode | None = None,
+        max_open_logs: int | None = None,
     ) -> Config:
         """Flags given on the command line win over the environment."""
         config = self
@@ -92,4 +100,8 @@ class Config:
             config = evolve(config, log_url=log_url)
         if sync is not None:
             config = evolve(config, sync=sync)
+        if max_open_logs is not None:
+            if max_open_logs < 1:
+                raise ConfigError("--max-open-logs must be at least 1")
+            config = evolve(config, max_open_logs=max_open_logs)
         return config

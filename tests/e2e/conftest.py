@@ -70,11 +70,17 @@ class Server:
     """One `serve` process; start() it again after a stop or kill to restart on the same dir."""
 
     def __init__(
-        self, data_dir: Path, logs: Path, launcher: Launcher, extra: tuple[str, ...] = ()
+        self,
+        data_dir: Path,
+        logs: Path,
+        launcher: Launcher,
+        extra: tuple[str, ...] = (),
+        prefix: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = data_dir
         self.launcher = launcher
         self.extra = extra  # more serve flags, e.g. ("--log", "postgresql://…")
+        self.prefix = prefix  # a command that runs serve, e.g. ("prlimit", "--nofile=256")
         self._logs = logs
         self._starts = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -96,7 +102,10 @@ class Server:
         args += ["--data-dir", str(self.data_dir), *self.extra]
         with stem.with_suffix(".out").open("wb") as out, self.stderr_path.open("wb") as err:
             self.proc = subprocess.Popen(
-                command(self.launcher, *args), stdout=out, stderr=err, env=clean_env()
+                [*self.prefix, *command(self.launcher, *args)],
+                stdout=out,
+                stderr=err,
+                env=clean_env(),
             )
         return self.proc
 

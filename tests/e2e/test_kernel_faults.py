@@ -28,7 +28,7 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.e2e.conftest import HOST, Server, clean_env, command, free_port
+from tests.e2e.conftest import Server
 from tests.e2e.test_process import CLIENT_TIMEOUT, assert_verify_ok, call, ok
 
 pytestmark = pytest.mark.e2e
@@ -46,10 +46,7 @@ Request = Callable[[], Awaitable[tuple[int, Any]]]
 
 
 class FiuServer(Server):
-    """A Server whose process runs under `fiu-run -x`, its failure points driven by fiu-ctrl.
-
-    Server has no seam for a command prefix, so spawn() is Server.spawn() with one.
-    """
+    """A Server whose process runs under `fiu-run -x`, its failure points driven by fiu-ctrl."""
 
     def __init__(self, data_dir: Path, logs: Path) -> None:
         super().__init__(data_dir, logs, "script")
@@ -57,21 +54,9 @@ class FiuServer(Server):
         self.under_fiu = True  # False: restart with no preload at all
 
     def spawn(self) -> subprocess.Popen[bytes]:
-        if not self.under_fiu:
-            return super().spawn()
         assert FIU_RUN is not None
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self._starts += 1
-        self.port = free_port()
-        stem = self._logs / f"serve-{self.port}-{self._starts}"
-        self.stderr_path = stem.with_suffix(".err")
-        args = ["serve", "--host", HOST, "--port", str(self.port), "--data-dir", str(self.data_dir)]
-        prefix = [FIU_RUN, "-x", "-f", str(self.fifo_prefix)]
-        with stem.with_suffix(".out").open("wb") as out, self.stderr_path.open("wb") as err:
-            self.proc = subprocess.Popen(
-                [*prefix, *command(self.launcher, *args)], stdout=out, stderr=err, env=clean_env()
-            )
-        return self.proc
+        self.prefix = (FIU_RUN, "-x", "-f", str(self.fifo_prefix)) if self.under_fiu else ()
+        return super().spawn()
 
     async def start_with_faults(self) -> FiuServer:
         self.under_fiu = True

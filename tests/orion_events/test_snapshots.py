@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from orion_events import packing
+from orion_events import packing, snapshot
 from orion_events.log import FileLog
 from orion_events.purge import purge
 from orion_events.snapshot import FILE_NAME as SNAPSHOT_FILE
@@ -196,3 +196,22 @@ async def test_a_snapshot_numbering_names_differently_is_renumbered(data_dir: Pa
     finally:
         await store.close()
     assert read == [sent[3], sent[1], sent[2], sent[0]]
+
+
+async def test_a_snapshot_is_written_in_the_background_every_n_events(data_dir: Path) -> None:
+    store = Store(FileLog(data_dir), snapshot_events=100)
+    await store.open()
+    try:
+        session = await store.create_session(title="busy")
+        for n in range(249):
+            await store.add_message(session.id, role="user", content=f"m{n}")
+        deadline = asyncio.get_running_loop().time() + 10
+        while (marks := snapshot.read_marks(data_dir / "snapshots")) is None or marks[
+            session.id
+        ].seq < 200:
+            assert asyncio.get_running_loop().time() < deadline, "no snapshot in the background"
+            await asyncio.sleep(0.01)
+        # Every 100 events, not only at a stop: the last one took the 200th.
+        assert 200 <= marks[session.id].seq <= 250
+    finally:
+        await store.close()
