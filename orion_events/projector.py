@@ -27,6 +27,11 @@ from orion_events.events import (
 )
 from orion_events.views import DEFAULT_TITLE, MessageList, MessageView, SessionView, SettingsView
 
+# What a log folds to under these rules. Views are derived, so a rule may change (a title is
+# no event); a snapshot holds views and this number, and one folded under other rules is not
+# resumed from. 2: auto-titles cut at grapheme clusters, and only from text that shows.
+RULES_VERSION = 2
+
 AUTO_TITLE_LENGTH = 50  # user-perceived characters: extended grapheme clusters (UAX #29)
 # Bounds a title made of degenerate clusters (a letter under thousands of marks, an endless ZWJ
 # chain), which would otherwise be as long as its message. 50 of the longest emoji sequences

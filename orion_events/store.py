@@ -71,6 +71,7 @@ from orion_events.log import (
 )
 from orion_events.ordering import SessionOrder
 from orion_events.projector import (
+    RULES_VERSION,
     apply_session,
     apply_settings,
     message_data,
@@ -210,7 +211,11 @@ class Store:
         resume: Resume | None = None
         base: dict[str, SessionView] = {}
         keys: Keys = {}
-        if found is not None:
+        if found is not None and found.rules != RULES_VERSION:
+            rules = (found.rules, RULES_VERSION)
+            log.info("the snapshot was folded under rules %d, not %d: replaying every log", *rules)
+            resume = Resume(found.marks, found.feed, found.position, whole=True)
+        elif found is not None:
             resume = Resume(found.marks, found.feed, found.position)
             base = {view.id: view for view in found.sessions}
         resumed = False
@@ -338,6 +343,7 @@ class Store:
             settings=self._settings,
             keys=dict(self._keys),
             feed=self._log.feed_columns(),
+            rules=RULES_VERSION,
         )
         # Through the log's I/O seam, where it has one, so a test sees (or fails) its syncs.
         io = getattr(self._log, "io", DEFAULT_IO)
