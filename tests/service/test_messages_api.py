@@ -327,12 +327,15 @@ async def test_delete_messages_clears_and_returns_the_session(client, data_dir) 
     assert (await fetch(client, session["id"]))["messages"] == [again]
 
 
-async def test_clearing_an_empty_session_is_still_an_event(client) -> None:
+async def test_clearing_an_empty_session_appends_nothing(client, data_dir) -> None:
+    """SPEC §12: a write that changes nothing is no event (it used to be one)."""
     session = await create(client)
     response = await client.delete(f"/api/sessions/{session['id']}/messages")
     assert response.status == 200
+    assert etag_version(response) == 1
     body = check_session(await response.json())
-    assert (body["messages"], body["message_count"], body["version"]) == ([], 0, 2)
+    assert body == session
+    assert log_types(data_dir, session["id"]) == ["session_created"]
 
 
 # -- optimistic concurrency -------------------------------------------------------------------
