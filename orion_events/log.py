@@ -75,6 +75,9 @@ class Resume:
     marks: Mapping[str, StreamMark]
     feed: Mapping[str, bytes]
     position: int
+    # Read every log whole anyway (the snapshot's views are of no use): the marks then only
+    # say how far each log reached, so that loss is still found.
+    whole: bool = False
 
 
 class EventLog(Protocol):
@@ -88,7 +91,7 @@ class EventLog(Protocol):
         With `each`, every stream goes to it as soon as it is read (perhaps on another thread)
         and is not kept, so a start-up can fold and drop events log by log; without, all are
         returned. With `resume` (a snapshot's marks), logs that still extend their mark are
-        read only past it; if any does not, every log is read whole.
+        read only past it; if any does not, or `resume.whole`, every log is read whole.
         """
         ...
 
@@ -211,7 +214,7 @@ class FileLog:
         streams = self._find_logs(resume.marks if resume is not None else {})
         marks: Mapping[str, StreamMark] = {}
         digests: dict[str, Any] = {}
-        if resume is not None:
+        if resume is not None and not resume.whole:
             problem, digests = self._check_marks(resume.marks, set(streams))
             if problem is None:
                 marks = resume.marks

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
+import regex
 from attrs import evolve
 
 from orion_events.errors import CorruptLog
@@ -26,12 +27,60 @@ from orion_events.events import (
 )
 from orion_events.views import DEFAULT_TITLE, MessageList, MessageView, SessionView, SettingsView
 
-AUTO_TITLE_LENGTH = 50
+# What a log folds to under these rules. Views are derived, so a rule may change (a title is
+# no event); a snapshot holds views and this number, and one folded under other rules is not
+# resumed from. 2: auto-titles cut at grapheme clusters, and only from text that shows.
+RULES_VERSION = 2
+
+AUTO_TITLE_LENGTH = 50  # user-perceived characters: extended grapheme clusters (UAX #29)
+# Bounds a title made of degenerate clusters (a letter under thousands of marks, an endless ZWJ
+# chain), which would otherwise be as long as its message. 50 of the longest emoji sequences
+# (11 code points) stay far below it.
+AUTO_TITLE_MAX_CODE_POINTS = 1000
+
+_CLUSTER = regex.compile(r"\X")
+# What shows nothing on its own: whitespace, default-ignorable code points (zero-width spaces and
+# joiners, word joiner, BOM, variation selectors, Hangul fillers), format and control characters.
+_VISIBLE = regex.compile(r"[^\p{White_Space}\p{Default_Ignorable_Code_Point}\p{Cf}\p{Cc}]")
 
 
 def auto_title(content: str) -> str:
-    """The title a first user message gives its session: whitespace collapsed, at most 50 chars."""
-    return " ".join(content.split())[:AUTO_TITLE_LENGTH]
+    """The title a user message gives an untitled session; "" when it shows nothing.
+
+    Its text with whitespace collapsed, from the first cluster with a visible character, cut
+    after 50 clusters and never inside one: no cluster is split, and one that would take the
+    title past AUTO_TITLE_MAX_CODE_POINTS is left out with all after it.
+    """
+    text = " ".join(content.split())
+    visible = _VISIBLE.search(text)
+    if visible is None:
+        return ""
+    start = visible.start()
+    if start:
+        # The cluster holding it may start a little earlier, with characters that show nothing
+        # (a space under a combining mark, a Hangul filler before its vowel). Where a boundary
+        # falls depends only on what comes before it, so the text up to that character is
+        # enough; and a cluster reaching back further than a title may be long is never taken.
+        window = max(0, start - AUTO_TITLE_MAX_CODE_POINTS)
+        start = start + 1 - len(_CLUSTER.findall(text, window, start + 1)[-1])
+    # One code point more than a title may hold: a cluster cut short by this end is too long.
+    head = text[start : start + AUTO_TITLE_MAX_CODE_POINTS + 1]
+    end = 0
+    for count, cluster in enumerate(_CLUSTER.finditer(head), start=1):
+        if cluster.end() > AUTO_TITLE_MAX_CODE_POINTS:
+            break
+        end = cluster.end()
+        if count == AUTO_TITLE_LENGTH:
+            break
+    return head[:end]
+
+
+def auto_title_for(title_source: str, message: MessageAdded) -> str | None:
+    """The title `message` gives a session whose title is `title_source`'s, if it gives one:
+    only a user message that shows something titles a session still under the default title."""
+    if title_source != "default" or message.role != "user":
+        return None
+    return auto_title(message.content) or None
 
 
 def message_from_data(data: Mapping[str, Any]) -> MessageView:
@@ -119,10 +168,9 @@ class _Draft:
                 self.count += 1
                 if messages is not None:
                     self.messages = messages.appended(message)
-                if self.title_source == "default" and event.role == "user":
-                    auto = auto_title(event.content)
-                    if auto:
-                        self.title, self.title_source = auto, "auto"
+                auto = auto_title_for(self.title_source, event)
+                if auto is not None:
+                    self.title, self.title_source = auto, "auto"
             case MessageEdited():
                 if messages is not None:
                     index = self._message_index(messages, recorded, event.message_id)

@@ -32,7 +32,7 @@ from orion_events.events import (
     SettingsChanged,
     SettingsReset,
 )
-from orion_events.projector import auto_title
+from orion_events.projector import auto_title_for
 from orion_events.views import SessionView
 
 TITLE_WEIGHT = 3.0  # one title hit counts as much as three single-hit messages
@@ -174,13 +174,10 @@ class SearchIndex:
             case MessageAdded():
                 session = self._session(recorded)
                 self._add_message(session, event.message_id, event.content)
-                # The projector's rule: the first user message with words titles a session whose
-                # title the client never set.
-                if session.title_source == "default" and event.role == "user":
-                    title = auto_title(event.content)
-                    if title:
-                        session.title_source = "auto"
-                        self._set_title(session, title)
+                title = auto_title_for(session.title_source, event)  # the projector's rule
+                if title is not None:
+                    session.title_source = "auto"
+                    self._set_title(session, title)
             case MessageEdited():
                 session = self._session(recorded)
                 old = self._message(session, recorded, event.message_id)

@@ -5,8 +5,10 @@ mark it was taken at (seq, byte length, hash of that line, digest of every byte 
 start-up that finds one hashes each log's prefix (a read, no parsing or folding) against its
 mark and then decodes only what was appended since; if any mark does not hold (a log was
 restored, cut or changed anywhere), the snapshot is not used at all and the logs are replayed in
-full, so damage is still found and named. Snapshots are written to a temporary file and
-renamed, so one is either whole or absent, and deleting them is always safe.
+full, so damage is still found and named. Views folded under other projector rules
+(`rules`) are not resumed from either, though the marks still find loss. Snapshots are written
+to a temporary file and renamed, so one is either whole or absent, and deleting them is always
+safe.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class Snapshot:
     settings: SettingsView
     keys: Mapping[tuple[str, str], tuple[str, int, str]]
     feed: Mapping[str, bytes]  # the feed index's columns, as array bytes
+    rules: int = 1  # the projector's RULES_VERSION its views were folded under (1: unrecorded)
 
 
 _MAGIC = b"orion-snapshot\n"
@@ -110,6 +113,7 @@ def _encoded(snapshot: Snapshot) -> list[bytes | bytearray]:
     header = orjson.dumps(
         {
             "format": FORMAT,
+            "rules": snapshot.rules,
             "position": snapshot.position,
             "marks": {
                 s: [m.seq, m.length, m.last_hash, m.last_line, m.digest]
@@ -180,6 +184,7 @@ def decode(raw: bytes) -> Snapshot:
         settings=SettingsView(**doc["settings"]),
         keys={(k[0], k[1]): (k[2], k[3], k[4]) for k in doc["keys"]},
         feed=feed,
+        rules=doc.get("rules", 1),
     )
 
 

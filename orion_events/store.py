@@ -5,7 +5,9 @@ whole queue, checks each command against the view as it would stand after the on
 appends all their events in one log append and, once that is durable, installs the new view and
 answers every command. So concurrent requests to one session share one write and one fsync, seqs
 never interleave or gap, a rejected command writes nothing, and readers never see a view ahead of
-the disk.
+the disk. A command that would change nothing (SPEC §12) decides no events once its checks have
+passed: nothing is appended, it is answered with the view as it stands, and no client's version
+goes stale for it.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ from orion_events.log import (
 )
 from orion_events.ordering import SessionOrder
 from orion_events.projector import (
+    RULES_VERSION,
     apply_session,
     apply_settings,
     message_data,
@@ -78,7 +81,7 @@ from orion_events.projector import (
     replay_settings,
 )
 from orion_events.search import SearchIndex, SearchPage
-from orion_events.views import SessionView, SettingsView
+from orion_events.views import MessageView, SessionView, SettingsView
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +212,11 @@ class Store:
         resume: Resume | None = None
         base: dict[str, SessionView] = {}
         keys: Keys = {}
-        if found is not None:
+        if found is not None and found.rules != RULES_VERSION:
+            rules = (found.rules, RULES_VERSION)
+            log.info("the snapshot was folded under rules %d, not %d: replaying every log", *rules)
+            resume = Resume(found.marks, found.feed, found.position, whole=True)
+        elif found is not None:
             resume = Resume(found.marks, found.feed, found.position)
             base = {view.id: view for view in found.sessions}
         resumed = False
@@ -338,6 +345,7 @@ class Store:
             settings=self._settings,
             keys=dict(self._keys),
             feed=self._log.feed_columns(),
+            rules=RULES_VERSION,
         )
         # Through the log's I/O seam, where it has one, so a test sees (or fails) its syncs.
         io = getattr(self._log, "io", DEFAULT_IO)
@@ -586,14 +594,21 @@ class Store:
         metadata: Any = None,
         expected_version: int | None = None,
     ) -> SessionView:
-        events: list[Event] = []
-        if title is not None:
-            events.append(SessionRenamed(validation.title(title)))
-        if metadata is not None:
-            events.append(MetadataUpdated(validation.metadata(metadata)))
+        new_title = None if title is None else validation.title(title)
+        new_metadata = None if metadata is None else validation.metadata(metadata)
 
         def decide(view: View) -> Sequence[Event]:
             self._check_live(session_id, view, expected_version)
+            assert isinstance(view, SessionView)
+            events: list[Event] = []
+            # The default title is the first user message's to replace, so naming a session
+            # "New Chat" changes something: it pins that title.
+            if new_title is not None and (
+                new_title != view.title or view.title_source == "default"
+            ):
+                events.append(SessionRenamed(new_title))
+            if new_metadata is not None and new_metadata != dict(view.metadata):
+                events.append(MetadataUpdated(new_metadata))
             return events
 
         return await self._write_session(session_id, decide)
@@ -671,8 +686,8 @@ class Store:
         event = MessageEdited(message_id, validation.content(content))
 
         def decide(view: View) -> Sequence[Event]:
-            self._check_message(session_id, view, message_id, expected_version)
-            return [event]
+            message = self._check_message(session_id, view, message_id, expected_version)
+            return [] if message.content == event.content else [event]
 
         return await self._write_session(session_id, decide)
 
@@ -690,7 +705,8 @@ class Store:
     ) -> SessionView:
         def decide(view: View) -> Sequence[Event]:
             self._check_live(session_id, view, expected_version)
-            return [MessagesCleared()]
+            assert isinstance(view, SessionView)
+            return [MessagesCleared()] if view.message_count else []
 
         return await self._write_session(session_id, decide)
 
@@ -715,12 +731,15 @@ class Store:
 
     def _check_message(
         self, session_id: str, view: View, message_id: str, expected_version: int | None
-    ) -> None:
+    ) -> MessageView:
+        """The live message that a write to it is decided on."""
         self._check_live(session_id, view, expected_version)
         assert isinstance(view, SessionView)
         assert view.messages is not None
-        if view.messages.index_of(message_id) is None:
+        index = view.messages.index_of(message_id)
+        if index is None:
             raise SessionNotFound(f"no message {message_id} in session {session_id}")
+        return view.messages[index]
 
     # -- settings commands --------------------------------------------------------------------
 
@@ -929,6 +948,8 @@ class Store:
                 continue
             if command.key and added:
                 # Claimed now, so a retry later in this same batch replays instead of repeating.
+                # A keyed command that changed nothing has no event to hold its key: its retry
+                # is decided again, and answered with the view as it then stands.
                 scope_key = (command.key.scope, command.key.key)
                 self._keys[scope_key] = (stream, added[0].seq, command.key.fingerprint)
                 new_keys.append(scope_key)

@@ -566,6 +566,12 @@ def _stream(id_is: str) -> dict[str, Any]:
     }
 
 
+NO_OP = (
+    "{what} changes nothing: no event is written, and the answer is 200 with the unchanged "
+    "version and ETag."
+)
+
+
 def _paths() -> dict[str, Any]:
     session = _param("SessionId")
     if_match = _param("IfMatch")
@@ -625,6 +631,10 @@ def _paths() -> dict[str, Any]:
             "put": {
                 "operationId": "update_session",
                 "summary": "Rename and/or replace metadata",
+                "description": NO_OP.format(
+                    what="A title or metadata the session already has (but for the default "
+                    "title, which a rename pins)"
+                ),
                 "tags": ["sessions"],
                 "parameters": [if_match],
                 "requestBody": _body("UpdateSession", "The fields to change."),
@@ -746,6 +756,7 @@ def _paths() -> dict[str, Any]:
             "delete": {
                 "operationId": "clear_messages",
                 "summary": "Clear all messages",
+                "description": NO_OP.format(what="A clear of a session without messages"),
                 "tags": ["messages"],
                 "parameters": [if_match],
                 "responses": {
@@ -759,7 +770,8 @@ def _paths() -> dict[str, Any]:
             "patch": {
                 "operationId": "edit_message",
                 "summary": "Change a message's content",
-                "description": "The old text stays in the log.",
+                "description": "The old text stays in the log. "
+                + NO_OP.format(what="The text the message already has"),
                 "tags": ["messages"],
                 "parameters": [if_match],
                 "requestBody": _body("EditMessage", "The new content."),
@@ -832,6 +844,7 @@ def _paths() -> dict[str, Any]:
             "patch": {
                 "operationId": "patch_settings",
                 "summary": "Change some settings",
+                "description": NO_OP.format(what="Only the values already set"),
                 "tags": ["settings"],
                 "parameters": [if_match],
                 "requestBody": _body("SettingsPatch", "The settings to change."),

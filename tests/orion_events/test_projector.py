@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import orjson
@@ -18,7 +19,13 @@ from orion_events.events import (
     SessionRenamed,
     SettingsChanged,
 )
-from orion_events.projector import apply_session, auto_title, replay_session, replay_settings
+from orion_events.projector import (
+    AUTO_TITLE_MAX_CODE_POINTS,
+    apply_session,
+    auto_title,
+    replay_session,
+    replay_settings,
+)
 from orion_events.views import MessageList, MessageView
 from service.payloads import session_json, settings_json
 
@@ -51,20 +58,123 @@ def _message(role: str, content: str, n: int = 0) -> MessageAdded:
     return MessageAdded(message_id=f"m{n}", role=role, content=content)
 
 
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # a ZWJ sequence
+FLAGS = "\U0001f1fa\U0001f1f8\U0001f1eb\U0001f1f7"  # US, FR: regional indicator pairs
+WAVE_DARK = "\U0001f44b\U0001f3ff"  # waving hand and a skin-tone modifier
+E_ACUTE = "e\u0301"  # e and a combining acute accent
+GAG = "\u1100\u1161\u11a8"  # Hangul jamo: one syllable from three code points
+KSSA = "\u0915\u094d\u0937"  # a Devanagari conjunct (Unicode 15.1's rule GB9c)
+
+
 @pytest.mark.parametrize(
     ("content", "title"),
     [
-        ("Hello!", "Hello!"),
-        ("  spaced \t\n  out  ", "spaced out"),
-        ("x" * 80, "x" * 50),
-        ("é" * 60, "é" * 50),
+        pytest.param("Hello!", "Hello!", id="short"),
+        pytest.param("  spaced \t\n  out  ", "spaced out", id="whitespace"),
+        pytest.param("x" * 80, "x" * 50, id="ascii"),
+        pytest.param("é" * 60, "é" * 50, id="precomposed"),
+        # The 50th character is a cluster of several code points: kept whole, nothing after it.
+        pytest.param("x" * 49 + FAMILY + "y", "x" * 49 + FAMILY, id="family-at-the-cut"),
+        pytest.param("x" * 49 + FLAGS, "x" * 49 + FLAGS[:2], id="flag-at-the-cut"),
+        pytest.param("x" * 48 + FLAGS + FLAGS, "x" * 48 + FLAGS, id="flags-paired-at-the-cut"),
+        pytest.param("x" * 49 + WAVE_DARK + "y", "x" * 49 + WAVE_DARK, id="skin-tone-at-the-cut"),
+        pytest.param("x" * 49 + E_ACUTE + "y", "x" * 49 + E_ACUTE, id="combining-at-the-cut"),
+        pytest.param("x" * 49 + GAG + "y", "x" * 49 + GAG, id="hangul-jamo-at-the-cut"),
+        pytest.param("x" * 49 + KSSA + "y", "x" * 49 + KSSA, id="conjunct-at-the-cut"),
+        # 50 clusters, however many code points each holds.
+        pytest.param(FAMILY * 60, FAMILY * 50, id="families"),
+        pytest.param(FLAGS * 30, FLAGS * 25, id="flags"),
+        pytest.param(E_ACUTE * 60, E_ACUTE * 50, id="combining"),
+        pytest.param(GAG * 60, GAG * 50, id="hangul-jamo"),
+        pytest.param(WAVE_DARK * 60, WAVE_DARK * 50, id="skin-tones"),
     ],
 )
-def test_auto_title_collapses_whitespace_and_cuts_to_50(content: str, title: str) -> None:
+def test_auto_title_collapses_whitespace_and_cuts_at_50_grapheme_clusters(
+    content: str, title: str
+) -> None:
     assert auto_title(content) == title
     view = replay_session(_events(SessionCreated(None, {}), _message("user", content)))
     assert view is not None
     assert (view.title, view.title_source) == (title, "auto")
+
+
+def test_a_title_of_one_code_point_clusters_is_what_it_always_was() -> None:
+    """Text whose every character is a cluster of its own, and shows: the old rule's title, so
+    such logs (most) keep the titles they always had."""
+    rng = random.Random(11)
+    alphabet = "abcXYZ019 .,!?-'\t\n\u00a0\u3000éßøñ漢字かな\u0430\u0431\u0432한글🙂✓"
+    for _ in range(2000):
+        content = "".join(rng.choice(alphabet) for _ in range(rng.randrange(120)))
+        old = " ".join(content.split())[:50]
+        assert auto_title(content) == old, repr(content)
+
+
+INVISIBLE = [
+    "",
+    " \t\r\n\u00a0\u3000",  # whitespace
+    "\u200b",  # zero-width space
+    "\u200c\u200d",  # zero-width non-joiner and joiner
+    "\u2060",  # word joiner
+    "\ufeff",  # BOM, zero-width no-break space
+    "\u00ad\u034f\u180e\u2061\u206f",  # soft hyphen, CGJ, MVS, invisible operators
+    "\ufe0f\U000e0041\U000e007f",  # a variation selector and tag characters
+    "\u115f\u1160\u3164\uffa0",  # Hangul fillers
+    "\x00\x07\x1b\x7f\x85\x9f",  # control characters
+    "\u202e\u2066\u200e",  # bidirectional formatting
+    " \u200b \u200b\n\ufeff\u2060 ",
+]
+
+
+@pytest.mark.parametrize("blank", INVISIBLE, ids=ascii)
+def test_a_message_that_shows_nothing_titles_nothing(blank: str) -> None:
+    assert auto_title(blank) == ""
+    records = _events(
+        SessionCreated(None, {}), _message("user", blank, 1), _message("user", "Shown", 2)
+    )
+    view = replay_session(records[:2])
+    assert view is not None
+    assert (view.title, view.title_source) == ("New Chat", "default")
+    # The next user message that shows something titles the session.
+    view = replay_session(records)
+    assert view is not None
+    assert (view.title, view.title_source) == ("Shown", "auto")
+
+
+def test_the_next_user_message_that_shows_something_titles_the_session() -> None:
+    contents = [*INVISIBLE, "\u200b\ufeff visible at last", "too late"]
+    view = replay_session(
+        _events(SessionCreated(None, {}), *(_message("user", c, n) for n, c in enumerate(contents)))
+    )
+    assert view is not None
+    assert (view.title, view.title_source) == ("visible at last", "auto")
+
+
+@pytest.mark.parametrize(
+    ("content", "title"),
+    [
+        ("\ufeffTitle", "Title"),
+        ("\u200b\u200b \u2060 Hello \u200b world", "Hello \u200b world"),
+        ("\x00\x1bTitle", "Title"),
+        # A cluster that shows stays whole even where it starts with something that does not.
+        ("\u200b \u0301x", " \u0301x"),  # an accent on a space
+        ("\u200b\u115f\u1161", "\u115f\u1161"),  # a filler and its vowel: one cluster
+    ],
+    ids=ascii,
+)
+def test_an_auto_title_starts_at_the_first_cluster_that_shows(content: str, title: str) -> None:
+    assert auto_title(content) == title
+
+
+def test_an_auto_title_is_bounded_even_by_degenerate_clusters() -> None:
+    """A cluster can be any length (a letter under endless marks, a chain of ZWJ'd emoji): a
+    title stops before one that would take it past AUTO_TITLE_MAX_CODE_POINTS."""
+    tower = "e" + "\u0301" * AUTO_TITLE_MAX_CODE_POINTS
+    assert auto_title("ok " + tower + " more") == "ok "
+    assert auto_title(tower) == ""  # nothing fits: this message titles nothing
+    fits = "e" + "\u0301" * (AUTO_TITLE_MAX_CODE_POINTS - 1)
+    assert auto_title(fits + "x") == fits
+    assert auto_title("\u200b" * 5000 + tower) == ""
+    assert auto_title("\u200b" * (1 << 20) + "a") == "a"
 
 
 def test_only_the_first_user_message_titles_and_never_a_client_title() -> None:

@@ -189,6 +189,15 @@ def test_the_first_user_message_titles_an_untitled_session(feed: Feed) -> None:
     assert feed.ids("tail") == []
 
 
+def test_a_user_message_that_shows_nothing_leaves_the_title_to_the_next(feed: Feed) -> None:
+    feed("s1", SessionCreated(None, {}))
+    feed("s1", MessageAdded("m1", "user", "\u200b\u2060\ufeff \u200d"))
+    feed("s1", MessageAdded("m2", "user", "\u200bokapi sightings"))
+    feed("s1", MessageAdded("m3", "user", "tapir"))
+    assert feed.hit("okapi", "s1").title_match
+    assert not feed.hit("tapir", "s1").title_match
+
+
 def test_a_client_title_is_never_replaced_by_message_text(feed: Feed) -> None:
     feed.session("s1", title="Chosen")
     feed("s1", MessageAdded("m1", "user", "armadillo"))

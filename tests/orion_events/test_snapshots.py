@@ -11,11 +11,12 @@ import orjson
 
 from orion_events import packing, snapshot
 from orion_events.log import FileLog
+from orion_events.projector import RULES_VERSION
 from orion_events.purge import purge
 from orion_events.snapshot import FILE_NAME as SNAPSHOT_FILE
 from orion_events.store import Store
 from service.payloads import event_json, session_json, settings_json
-from tests.orion_events.support import open_store, open_with_report
+from tests.orion_events.support import lines_of, log_path, open_store, open_with_report
 
 
 async def _state(store: Store) -> dict[str, Any]:
@@ -215,3 +216,81 @@ async def test_a_snapshot_is_written_in_the_background_every_n_events(data_dir: 
         assert 200 <= marks[session.id].seq <= 250
     finally:
         await store.close()
+
+
+def _as_an_older_release_wrote_it(path: Path, titles: dict[str, str]) -> None:
+    """Make the snapshot at `path` one that a release before projection rules were recorded
+    wrote: no `rules` in its header, and in its views the titles the older rule derived."""
+    raw = path.read_bytes()
+    start = raw.index(b"\n") + 1
+    length = int.from_bytes(raw[start : start + 8], "little")
+    header = orjson.loads(raw[start + 8 : start + 8 + length])
+    assert header.pop("rules") == RULES_VERSION
+    for row in header["sessions"]:
+        if row[0] in titles:
+            row[4], row[5] = titles[row[0]], "auto"  # title, title_source
+    encoded = orjson.dumps(header)
+    rest = raw[start + 8 + length :]
+    path.write_bytes(raw[:start] + len(encoded).to_bytes(8, "little") + encoded + rest)
+
+
+async def _titled_by_invisible_text(data_dir: Path) -> tuple[str, str]:
+    """Two untitled sessions whose first user messages begin with, or are only, characters that
+    show nothing; closed, so a snapshot holds them."""
+    store = await open_store(data_dir)
+    try:
+        bom = (await store.create_session()).id
+        await store.add_message(bom, role="user", content="\ufeffHello there")
+        blank = (await store.create_session()).id
+        await store.add_message(blank, role="user", content="\u200b")
+        await store.add_message(blank, role="user", content="Later words")
+    finally:
+        await store.close()
+    return bom, blank
+
+
+async def test_a_snapshot_folded_under_older_rules_is_replayed_past(data_dir: Path) -> None:
+    """Titles are derived, so a start after the title rule changed must title every session
+    by the new rule, as a full replay does, not serve what an older snapshot held."""
+    bom, blank = await _titled_by_invisible_text(data_dir)
+    path = data_dir / "snapshots" / SNAPSHOT_FILE
+    _as_an_older_release_wrote_it(path, {bom: "\ufeffHello there", blank: "\u200b"})
+    replayed = await _full_replay_state(data_dir)
+    assert replayed["sessions"][bom]["title"] == "Hello there"
+    assert replayed["sessions"][blank]["title"] == "Later words"
+
+    store, report = await open_with_report(data_dir)
+    try:
+        assert not report.from_snapshot
+        assert await _state(store) == replayed
+        assert [v.title for v in store.sessions().sessions] == ["Later words", "Hello there"]
+        hits = (await store.search("later")).hits
+        assert [(h.session_id, h.title_match) for h in hits] == [(blank, True)]
+    finally:
+        await store.close()  # a snapshot of these rules replaces the older one
+
+    store, report = await open_with_report(data_dir)
+    try:
+        assert report.from_snapshot
+        assert await _state(store) == replayed
+    finally:
+        await store.close()
+
+
+async def test_a_snapshot_folded_under_older_rules_still_finds_lost_logs(data_dir: Path) -> None:
+    """Its views are not used, but its marks still say how far each log reached: a log that
+    lost its tail since is reported, not taken as whole (and the snapshot not replaced)."""
+    bom, blank = await _titled_by_invisible_text(data_dir)
+    path = data_dir / "snapshots" / SNAPSHOT_FILE
+    _as_an_older_release_wrote_it(path, {bom: "\ufeffHello there"})
+    lost = log_path(data_dir, blank)
+    lost.write_bytes(b"".join(lines_of(lost)[:2]))
+
+    for _ in range(2):
+        store, report = await open_with_report(data_dir)
+        try:
+            assert not report.from_snapshot
+            assert "lost_tail" in report.damaged[blank]
+            assert store.session(bom).title == "Hello there"
+        finally:
+            await store.close()

@@ -268,6 +268,33 @@ async def test_rename_after_auto_title_wins_and_sticks(client) -> None:
     assert (await fetch(client, session["id"]))["title"] == "Manual"
 
 
+async def test_auto_title_never_cuts_a_user_perceived_character(client) -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"
+    flag = "\U0001f1fa\U0001f1e6"
+    for content, title in [
+        ("x" * 49 + family + " and more", "x" * 49 + family),
+        ("x" * 48 + flag + flag + flag, "x" * 48 + flag + flag),
+        ("Cafe\u0301 " * 12, "Cafe\u0301 " * 10),  # 50 clusters; 60 code points
+    ]:
+        session = await create(client)
+        await post_message(client, session["id"], role="user", content=content)
+        assert (await fetch(client, session["id"]))["title"] == title
+        summaries = await (await client.get("/api/sessions")).json()
+        assert summaries[0]["title"] == title
+
+
+async def test_a_message_that_shows_nothing_leaves_new_chat_to_the_next(client) -> None:
+    session = await create(client)
+    for blank in ["\u200b", " \u200c\u200d\u2060\ufeff ", "\u00ad\x07"]:
+        await post_message(client, session["id"], role="user", content=blank)
+        assert (await fetch(client, session["id"]))["title"] == "New Chat"
+    await post_message(client, session["id"], role="user", content="\ufeff Finally words")
+    await post_message(client, session["id"], role="user", content="Not the title")
+    assert (await fetch(client, session["id"]))["title"] == "Finally words"
+    summaries = await (await client.get("/api/sessions")).json()
+    assert summaries[0]["title"] == "Finally words"
+
+
 async def test_auto_title_is_no_event(client, data_dir) -> None:
     session = await create(client)
     await post_message(client, session["id"], role="user", content="Title me")
@@ -300,12 +327,15 @@ async def test_delete_messages_clears_and_returns_the_session(client, data_dir) 
     assert (await fetch(client, session["id"]))["messages"] == [again]
 
 
-async def test_clearing_an_empty_session_is_still_an_event(client) -> None:
+async def test_clearing_an_empty_session_appends_nothing(client, data_dir) -> None:
+    """SPEC §12: a write that changes nothing is no event (it used to be one)."""
     session = await create(client)
     response = await client.delete(f"/api/sessions/{session['id']}/messages")
     assert response.status == 200
+    assert etag_version(response) == 1
     body = check_session(await response.json())
-    assert (body["messages"], body["message_count"], body["version"]) == ([], 0, 2)
+    assert body == session
+    assert log_types(data_dir, session["id"]) == ["session_created"]
 
 
 # -- optimistic concurrency -------------------------------------------------------------------

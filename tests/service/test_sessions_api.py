@@ -263,7 +263,10 @@ async def test_list_orders_by_most_recent_activity(client) -> None:
 
 
 async def test_any_write_bumps_a_session_to_the_top(client) -> None:
+    """Any write that changes something, that is: one that changes nothing (a clear of an empty
+    session, say) appends nothing and moves nothing (test_no_op_api.py)."""
     a, b, c, d = [await create(client) for _ in range(4)]
+    await client.post(f"/api/sessions/{d['id']}/messages", json={"role": "user", "content": "x"})
     bumps = [
         (a, "POST", "/messages", {"role": "assistant", "content": "hello"}),
         (b, "PUT", "", {"title": "renamed"}),
