@@ -15,19 +15,30 @@ from aiohttp import web
 from orion_events.errors import InvalidInput
 from orion_events.events import Recorded
 from service.keys import CONFIG, SHUTTING_DOWN, STORE
-from service.payloads import event_json, is_count, session_id_of
+from service.payloads import event_json, int_param, is_count, session_id_of
 
 PAGE = 500
+MAX_POSITION = 1 << 62
 
 
-def _last_event_id(request: web.Request) -> int | None:
-    """Where a client resumes: its `Last-Event-ID` header, else `?after=`; None for 'now'."""
-    raw = request.headers.get("Last-Event-ID", request.query.get("after"))
-    if raw is None or raw == "":
-        return None
-    if not is_count(raw):
+def _resume_point(request: web.Request) -> int | None:
+    """Where a client resumes: after its `Last-Event-ID` header (what a reconnecting browser
+    sends), else after `?after=`; None for 'from now on'. A malformed one is 422 naming the one
+    that was sent."""
+    header = request.headers.get("Last-Event-ID")
+    if header is None or header == "":
+        return int_param(request, "after", default=None, low=0, high=MAX_POSITION)
+    if not is_count(header):
         raise InvalidInput("Last-Event-ID must be a non-negative integer", field="Last-Event-ID")
-    return int(raw)
+    return int(header)
+
+
+def _reset(last: int) -> bytes:
+    """The answer to a resume point beyond the stream's last event `last`: the client holds ids
+    this stream never gave out (a restored backup, another server), so it is told to resume
+    after `last`; its EventSource takes the `id:` as the one to send on its next reconnect."""
+    data = orjson.dumps({"reason": "ahead_of_stream", "resume_after": last})
+    return b"id: %d\nevent: reset\ndata: %s\n\n" % (last, data)
 
 
 class _Stalled(Exception):
@@ -166,10 +177,13 @@ async def _wait(
 async def stream_feed(request: web.Request) -> web.StreamResponse:
     """GET /api/events/stream: every event of every log; ids are global positions."""
     store = request.app[STORE]
-    after = _last_event_id(request)
-    start = store.last_position if after is None else after
+    after = _resume_point(request)
+    last = store.last_position
 
     async def body(stream: _Stream) -> None:
+        start = last if after is None else min(after, last)
+        if after is not None and after > last:
+            await stream.send(_reset(last))
         await _tail(
             stream, start, last_sent=start, keep=lambda r: True, event_id=lambda r: r.position
         )
@@ -181,16 +195,19 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
     """GET /api/sessions/{id}/events/stream: one session's events; ids are its seqs."""
     store = request.app[STORE]
     session_id = session_id_of(request)
-    after_seq = _last_event_id(request)
+    after = _resume_point(request)
     history = await store.history(session_id, 0, 1 << 62)  # 404 before the stream opens
+    last = history[-1].seq if history else 0
 
     async def body(stream: _Stream) -> None:
         position = store.last_position
         # Live from now, the reader has seen the session as it was when the stream opened.
-        last_sent = history[-1].seq if history else 0
-        if after_seq is not None:
-            last_sent = after_seq
-            for recorded in history[after_seq:]:
+        last_sent = last
+        if after is not None:
+            if after > last:
+                await stream.send(_reset(last))
+            last_sent = min(after, last)
+            for recorded in history[last_sent:]:
                 await stream.send(_message(recorded.seq, recorded))
                 last_sent = recorded.seq
             # Live events come after the last one in the history already read.

@@ -37,6 +37,7 @@ from tests.service import (
     test_security,
     test_sessions_api,
     test_settings_api,
+    test_stream_resume,
 )
 
 MODULES = (
@@ -51,6 +52,7 @@ MODULES = (
     test_live_api,
     test_search_api,
     test_security,
+    test_stream_resume,
 )
 
 
