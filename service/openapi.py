@@ -420,8 +420,9 @@ def _parameters() -> dict[str, Schema]:
             "required": False,
             "description": (
                 "Write only if the session (on settings routes: the settings) is at this version: "
-                '"<version>" as its ETag gave it, or *. A stale or impossible version gets 412 '
-                "and appends nothing."
+                '"<version>" as its ETag gave it, a list of them ("6", "7": any one), or *. '
+                'Compared strongly (RFC 9110 §13.1.1): a weak tag (W/"7") never matches. A '
+                "stale version, or a header that names none, gets 412 and appends nothing."
             ),
             "schema": {"type": "string", "examples": ['"3"']},
         },
