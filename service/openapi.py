@@ -516,7 +516,11 @@ def _parameters() -> dict[str, Schema]:
 
 
 ERRORS = {
-    400: "Malformed JSON, or a body that is not a JSON object.",
+    400: (
+        "Malformed JSON, or a body that is not a JSON object. On any route: a request that is "
+        "not valid HTTP/1.1 (a request line or header over 8 KiB, bad chunked encoding, …), "
+        "answered before the route is known, in this shape, and the connection closes."
+    ),
     401: "A token is configured (ORION_API_TOKEN) and the request lacks Authorization: Bearer.",
     404: "No such session (or message), it is deleted, or the id is not well formed.",
     405: "The path exists but not with this method; the Allow header lists those it has.",
