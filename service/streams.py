@@ -33,14 +33,6 @@ def _resume_point(request: web.Request) -> int | None:
     return int(header)
 
 
-def _reset(last: int) -> bytes:
-    """The answer to a resume point beyond the stream's last event `last`: the client holds ids
-    this stream never gave out (a restored backup, another server), so it is told to resume
-    after `last`; its EventSource takes the `id:` as the one to send on its next reconnect."""
-    data = orjson.dumps({"reason": "ahead_of_stream", "resume_after": last})
-    return b"id: %d\nevent: reset\ndata: %s\n\n" % (last, data)
-
-
 class _Stalled(Exception):
     """A write waited too long for its reader, or was cut short because the server is stopping."""
 
@@ -174,6 +166,19 @@ async def _wait(
     return bool(done)
 
 
+async def _resumed(stream: _Stream, after: int, last: int) -> int:
+    """Where a stream whose last event is `last` resumes for a client that asked for the events
+    after `after`: there, or, when `after` is beyond `last`, after `last`, which the client is
+    told in one `reset` message. Its ids were never given out by this stream (a restored backup,
+    another server); its EventSource takes the message's `id:` as the one to send when it
+    reconnects."""
+    if after <= last:
+        return after
+    data = orjson.dumps({"reason": "ahead_of_stream", "resume_after": last})
+    await stream.send(b"id: %d\nevent: reset\ndata: %s\n\n" % (last, data))
+    return last
+
+
 async def stream_feed(request: web.Request) -> web.StreamResponse:
     """GET /api/events/stream: every event of every log; ids are global positions."""
     store = request.app[STORE]
@@ -181,9 +186,7 @@ async def stream_feed(request: web.Request) -> web.StreamResponse:
     last = store.last_position
 
     async def body(stream: _Stream) -> None:
-        start = last if after is None else min(after, last)
-        if after is not None and after > last:
-            await stream.send(_reset(last))
+        start = last if after is None else await _resumed(stream, after, last)
         await _tail(
             stream, start, last_sent=start, keep=lambda r: True, event_id=lambda r: r.position
         )
@@ -204,9 +207,7 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
         # Live from now, the reader has seen the session as it was when the stream opened.
         last_sent = last
         if after is not None:
-            if after > last:
-                await stream.send(_reset(last))
-            last_sent = min(after, last)
+            last_sent = await _resumed(stream, after, last)
             for recorded in history[last_sent:]:
                 await stream.send(_message(recorded.seq, recorded))
                 last_sent = recorded.seq
