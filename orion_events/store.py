@@ -34,7 +34,6 @@ from orion_events.durable import DEFAULT_IO
 from orion_events.errors import (
     InvalidInput,
     OrionError,
-    PreconditionFailed,
     SessionNotFound,
     SessionReadOnly,
     VersionConflict,
@@ -72,6 +71,7 @@ from orion_events.log import (
     is_session_id,
 )
 from orion_events.ordering import SessionOrder
+from orion_events.precondition import Expected, check_version
 from orion_events.projector import (
     RULES_VERSION,
     apply_session,
@@ -530,7 +530,7 @@ class Store:
         message_id: Any = None,
         version: Any = None,
         title: Any = None,
-        expected_version: int | None = None,
+        expected_version: Expected = None,
         idempotency_key: str | None = None,
     ) -> SessionView:
         """A new session holding the messages up to `message_id` (inclusive) or `version`.
@@ -545,10 +545,7 @@ class Store:
             raise InvalidInput("message_id must be a string", field="message_id")
         new_title = None if title is None else validation.title(title)
         source = await self.loaded(session_id)
-        if expected_version is not None and expected_version != source.version:
-            raise PreconditionFailed(
-                f"session {session_id} is at version {source.version}, not {expected_version}"
-            )
+        check_version(expected_version, source.version, f"session {session_id}")
         if version is not None:
             source = await self.session_at(session_id, version=version)
         assert source.messages is not None
@@ -592,7 +589,7 @@ class Store:
         *,
         title: Any = None,
         metadata: Any = None,
-        expected_version: int | None = None,
+        expected_version: Expected = None,
     ) -> SessionView:
         new_title = None if title is None else validation.title(title)
         new_metadata = None if metadata is None else validation.metadata(metadata)
@@ -613,7 +610,7 @@ class Store:
 
         return await self._write_session(session_id, decide)
 
-    async def delete_session(self, session_id: str, *, expected_version: int | None = None) -> None:
+    async def delete_session(self, session_id: str, *, expected_version: Expected = None) -> None:
         def decide(view: View) -> Sequence[Event]:
             self._check_live(session_id, view, expected_version)
             return [SessionDeleted()]
@@ -624,7 +621,7 @@ class Store:
         self,
         session_id: str,
         *,
-        expected_version: int | None = None,
+        expected_version: Expected = None,
         idempotency_key: str | None = None,
     ) -> SessionView:
         """Undo a delete."""
@@ -647,7 +644,7 @@ class Store:
         content: Any,
         agent: Any = None,
         model: Any = None,
-        expected_version: int | None = None,
+        expected_version: Expected = None,
         idempotency_key: str | None = None,
     ) -> SessionView:
         """Append a message; the returned view's last message is the one added."""
@@ -680,7 +677,7 @@ class Store:
         message_id: str,
         *,
         content: Any,
-        expected_version: int | None = None,
+        expected_version: Expected = None,
     ) -> SessionView:
         """Change a message's content; the old text stays in the log."""
         event = MessageEdited(message_id, validation.content(content))
@@ -692,7 +689,7 @@ class Store:
         return await self._write_session(session_id, decide)
 
     async def delete_message(
-        self, session_id: str, message_id: str, *, expected_version: int | None = None
+        self, session_id: str, message_id: str, *, expected_version: Expected = None
     ) -> SessionView:
         def decide(view: View) -> Sequence[Event]:
             self._check_message(session_id, view, message_id, expected_version)
@@ -701,7 +698,7 @@ class Store:
         return await self._write_session(session_id, decide)
 
     async def clear_messages(
-        self, session_id: str, *, expected_version: int | None = None
+        self, session_id: str, *, expected_version: Expected = None
     ) -> SessionView:
         def decide(view: View) -> Sequence[Event]:
             self._check_live(session_id, view, expected_version)
@@ -710,7 +707,7 @@ class Store:
 
         return await self._write_session(session_id, decide)
 
-    def _check_writable(self, session_id: str, view: View, expected_version: int | None) -> None:
+    def _check_writable(self, session_id: str, view: View, expected_version: Expected) -> None:
         if session_id in self._read_only:
             raise SessionReadOnly(
                 f"session {session_id} is read-only: its log is damaged "
@@ -718,19 +715,16 @@ class Store:
             )
         if not isinstance(view, SessionView):
             raise SessionNotFound(f"no session {session_id}")
-        if expected_version is not None and expected_version != view.version:
-            raise PreconditionFailed(
-                f"session {session_id} is at version {view.version}, not {expected_version}"
-            )
+        check_version(expected_version, view.version, f"session {session_id}")
 
-    def _check_live(self, session_id: str, view: View, expected_version: int | None) -> None:
+    def _check_live(self, session_id: str, view: View, expected_version: Expected) -> None:
         # A deleted session is not found, whatever version the client thinks it is at.
         if isinstance(view, SessionView) and view.deleted and session_id not in self._read_only:
             raise SessionNotFound(f"no session {session_id}")
         self._check_writable(session_id, view, expected_version)
 
     def _check_message(
-        self, session_id: str, view: View, message_id: str, expected_version: int | None
+        self, session_id: str, view: View, message_id: str, expected_version: Expected
     ) -> MessageView:
         """The live message that a write to it is decided on."""
         self._check_live(session_id, view, expected_version)
@@ -744,7 +738,7 @@ class Store:
     # -- settings commands --------------------------------------------------------------------
 
     async def change_settings(
-        self, changes: Any, *, expected_version: int | None = None
+        self, changes: Any, *, expected_version: Expected = None
     ) -> SettingsView:
         checked = validation.settings_changes(changes)
 
@@ -757,7 +751,7 @@ class Store:
         return await self._write_settings(decide)
 
     async def reset_settings(
-        self, *, expected_version: int | None = None, idempotency_key: str | None = None
+        self, *, expected_version: Expected = None, idempotency_key: str | None = None
     ) -> SettingsView:
         key = IdempotencyKey.of(SETTINGS_STREAM, idempotency_key, "reset")
 
@@ -767,7 +761,7 @@ class Store:
 
         return await self._write_settings(decide, key)
 
-    def _check_settings(self, view: View, expected_version: int | None) -> None:
+    def _check_settings(self, view: View, expected_version: Expected) -> None:
         """If-Match on settings: the settings log's version (0 before its first event)."""
         # The log refuses appends after damage it found itself; damage only the projector saw
         # (see _fold_settings) is known here alone.
@@ -777,10 +771,7 @@ class Store:
                 f"({self._read_only[SETTINGS_STREAM]})"
             )
         assert isinstance(view, SettingsView)
-        if expected_version is not None and expected_version != view.version:
-            raise PreconditionFailed(
-                f"the settings are at version {view.version}, not {expected_version}"
-            )
+        check_version(expected_version, view.version, "the settings")
 
     # -- idempotency --------------------------------------------------------------------------
 

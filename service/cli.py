@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiohttp import web
 from attrs import frozen
 
 from orion_events.backup import backup, restore
@@ -36,6 +35,7 @@ from orion_events.projector import apply_session, replay_session
 from orion_events.purge import purge
 from orion_events.verify import log_files, verify_dir
 from orion_events.views import SessionView
+from service import edge
 from service.app import create_app
 from service.config import SYNC_MODES, Config, ConfigError
 from service.export import export_json, export_markdown, export_session
@@ -118,13 +118,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def serve(config: Config) -> int:
     raise_open_files_limit()
-    web.run_app(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        print=lambda _: log.info("serving on http://%s:%d", config.host, config.port),
-        access_log=None,
-        shutdown_timeout=30.0,
+    asyncio.run(
+        edge.serve(
+            create_app(config),
+            config.host,
+            config.port,
+            shutdown_timeout=30.0,
+            ready=lambda: log.info("serving on http://%s:%d", config.host, config.port),
+        )
     )
     return 0
 

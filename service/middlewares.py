@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from orion_events import errors
-from service.errors import ApiError
+from service.errors import ApiError, BodyFramingError
 from service.payloads import respond
 
 log = logging.getLogger(__name__)
@@ -73,14 +73,21 @@ def answer_error(request: web.Request, exc: Exception) -> web.StreamResponse:
         return error_response(status, exc.code, exc.message, exc.field)
     if isinstance(exc, web.RequestPayloadError):
         # aiohttp raises this (no HTTPException) when the body does not decode as its
-        # Content-Encoding says: the client's fault, so a 400, not the catch-all's 500. The
-        # parser cannot go on past it, so the connection closes rather than wait for a next
-        # request it could not read.
-        response = error_response(
-            400, "bad_request", "the body does not decode as its Content-Encoding says"
+        # Content-Encoding says, and service.edge when its chunked encoding breaks: the
+        # client's fault, so a 400, not the catch-all's 500. The parser cannot go on past it,
+        # so the connection closes rather than wait for a next request it could not read.
+        message = (
+            str(exc)
+            if isinstance(exc, BodyFramingError)
+            else "the body does not decode as its Content-Encoding says"
         )
+        response = error_response(400, "bad_request", message)
         response.force_close()
         return response
+    if isinstance(exc, ConnectionError) and _client_left(request):
+        # The client went away while its request was read: nobody is left to answer, and
+        # service.edge logs the departure once (no traceback: this is no fault of ours).
+        return error_response(400, "bad_request", "the client left during its request")
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc
@@ -91,6 +98,11 @@ def answer_error(request: web.Request, exc: Exception) -> web.StreamResponse:
         )
     log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
     return error_response(500, "internal", "internal error; it has been logged")
+
+
+def _client_left(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def guarded(handler: Handler) -> Handler:

@@ -311,10 +311,27 @@ def _schemas() -> dict[str, Schema]:
             "description": "The data of an `event: error` message that ends a live stream.",
             "required": ["reason", "resume_after"],
             "properties": {
-                "reason": {"type": "string", "examples": ["too_far_behind"]},
+                "reason": {"enum": ["too_far_behind"]},
                 "resume_after": {
                     "type": ["integer", "null"],
                     "description": "The last id sent; reconnect with it as Last-Event-ID.",
+                },
+            },
+        },
+        "StreamReset": {
+            "type": "object",
+            "description": (
+                "The data of the `event: reset` message a stream opens with when the client "
+                "resumes after an id beyond the stream's last event; the stream goes on live "
+                "after it."
+            ),
+            "required": ["reason", "resume_after"],
+            "properties": {
+                "reason": {"const": "ahead_of_stream"},
+                "resume_after": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "The stream's last event id, also the message's `id:`.",
                 },
             },
         },
@@ -403,8 +420,9 @@ def _parameters() -> dict[str, Schema]:
             "required": False,
             "description": (
                 "Write only if the session (on settings routes: the settings) is at this version: "
-                '"<version>" as its ETag gave it, or *. A stale or impossible version gets 412 '
-                "and appends nothing."
+                '"<version>" as its ETag gave it, a list of them ("6", "7": any one), or *. '
+                'Compared strongly (RFC 9110 §13.1.1): a weak tag (W/"7") never matches. A '
+                "stale version, or a header that names none, gets 412 and appends nothing."
             ),
             "schema": {"type": "string", "examples": ['"3"']},
         },
@@ -452,8 +470,12 @@ def _parameters() -> dict[str, Schema]:
             "in": "header",
             "required": False,
             "description": (
-                "Resume a stream after this id (as the last message received carried it). "
-                "Without it (or ?after) the stream starts with the next new event."
+                "Resume a stream after this id (as the last message received carried it); "
+                "?after= does the same when this header is absent. Without either the stream "
+                "starts with the next new event. An id beyond the stream's last event is "
+                "answered with one `event: reset` message (see the stream's description); a "
+                "malformed one is 422 whose error.field names the one sent (Last-Event-ID or "
+                "after)."
             ),
             "schema": {"type": "integer", "minimum": 0},
         },
@@ -494,7 +516,11 @@ def _parameters() -> dict[str, Schema]:
 
 
 ERRORS = {
-    400: "Malformed JSON, or a body that is not a JSON object.",
+    400: (
+        "Malformed JSON, or a body that is not a JSON object. On any route: a request that is "
+        "not valid HTTP/1.1 (a request line or header over 8 KiB, bad chunked encoding, …), "
+        "answered before the route is known, in this shape, and the connection closes."
+    ),
     401: "A token is configured (ORION_API_TOKEN) and the request lacks Authorization: Bearer.",
     404: "No such session (or message), it is deleted, or the id is not well formed.",
     405: "The path exists but not with this method; the Allow header lists those it has.",
@@ -539,7 +565,10 @@ SSE_FORMAT = (
     "{id}, `event:` the event type, `data:` the Event as JSON. Comment lines (`: heartbeat`) keep "
     "an idle stream open. A reader that falls too far behind is sent one `event: error` message "
     'whose data is a StreamError ({{"reason", "resume_after"}}) and the stream ends; reconnect '
-    "with Last-Event-ID set to resume_after."
+    "with Last-Event-ID set to resume_after. A resume point beyond the stream's last event is "
+    "answered first with one `event: reset` message whose `id:` is that last event's id and "
+    'whose data is a StreamReset ({{"reason": "ahead_of_stream", "resume_after": <that id>}}); '
+    "the stream then goes on live after it."
 )
 
 
@@ -550,8 +579,11 @@ def _stream(id_is: str) -> dict[str, Any]:
             SSE: {
                 "schema": {"type": "string"},
                 # Not an OpenAPI 3.1 field (3.1 has no schema per SSE message): what `data:`
-                # holds, an Event or, in the one `event: error` message, a StreamError.
-                "x-sse-data": {"oneOf": [_schema("Event"), _schema("StreamError")]},
+                # holds: an Event, or a StreamError in an `event: error` message, or a
+                # StreamReset in an `event: reset` one.
+                "x-sse-data": {
+                    "oneOf": [_schema("Event"), _schema("StreamError"), _schema("StreamReset")]
+                },
                 "examples": {
                     "event": {
                         "value": (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeAlias
@@ -12,6 +13,7 @@ from aiohttp import web
 from orion_events.errors import InvalidInput, SessionNotFound
 from orion_events.events import Recorded, event_data
 from orion_events.log import is_session_id
+from orion_events.precondition import Expected
 from orion_events.views import SETTINGS_KEYS, MessageView, SessionView, SettingsView
 from service.errors import ApiError, bad_request, unknown_field
 
@@ -201,16 +203,42 @@ def etag(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
 
 
-def expected_version(request: web.Request) -> int | None:
-    """The version an `If-Match` header asks for; None when there is none or it is `*`.
+# One token of an If-Match list (RFC 9110 §5.6.1, §8.8.3): optional whitespace, a comma, an
+# entity-tag (its opaque part: visible characters but DQUOTE, and obs-text), or anything else.
+_IF_MATCH_TOKEN = re.compile(
+    r'(?P<space>[ \t]+)|(?P<comma>,)|(?P<weak>W/)?"(?P<opaque>[^"\x00-\x20\x7f]*)"|(?P<junk>.)',
+    re.DOTALL,
+)
 
-    A header that names no version this service could ever have given out can match nothing,
-    so it is an impossible version (-1), answered 412 like any stale one.
+
+def expected_version(request: web.Request) -> Expected:
+    """The versions an `If-Match` header lets a write apply to (RFC 9110 §13.1.1).
+
+    None (no condition) without the header or with `*`: every route that honours it acts on a
+    session or the settings that exist, or answers 404 first. Otherwise the set of versions its
+    strong entity tags name: a weak tag never matches under If-Match's strong comparison, and a
+    tag that is no ETag this service gives out ("007", "abc") names no version. A header that is
+    no list of entity tags at all names none either: the set is empty, and the write is 412 like
+    any stale one, never applied unconditionally.
     """
-    header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
+    lines = request.headers.getall("If-Match", [])
+    if not lines:
         return None
-    tag = header.split(",")[0].strip().removeprefix("W/")
-    if len(tag) >= 2 and tag[0] == tag[-1] == '"' and is_count(tag[1:-1]):
-        return int(tag[1:-1])
-    return -1
+    header = ", ".join(lines)  # several header lines are one comma-separated list
+    if header.strip(" \t") == "*":
+        return None
+    versions: set[int] = set()
+    separated = True
+    for token in _IF_MATCH_TOKEN.finditer(header):
+        if token["junk"] is not None:
+            return frozenset()
+        if token["comma"] is not None:
+            separated = True
+        elif token["opaque"] is not None:
+            if not separated:  # two tags with no comma between them
+                return frozenset()
+            separated = False
+            opaque = token["opaque"]
+            if token["weak"] is None and is_count(opaque) and str(int(opaque)) == opaque:
+                versions.add(int(opaque))
+    return frozenset(versions)

@@ -15,19 +15,22 @@ from aiohttp import web
 from orion_events.errors import InvalidInput
 from orion_events.events import Recorded
 from service.keys import CONFIG, SHUTTING_DOWN, STORE
-from service.payloads import event_json, is_count, session_id_of
+from service.payloads import event_json, int_param, is_count, session_id_of
 
 PAGE = 500
+MAX_POSITION = 1 << 62
 
 
-def _last_event_id(request: web.Request) -> int | None:
-    """Where a client resumes: its `Last-Event-ID` header, else `?after=`; None for 'now'."""
-    raw = request.headers.get("Last-Event-ID", request.query.get("after"))
-    if raw is None or raw == "":
-        return None
-    if not is_count(raw):
+def _resume_point(request: web.Request) -> int | None:
+    """Where a client resumes: after its `Last-Event-ID` header (what a reconnecting browser
+    sends), else after `?after=`; None for 'from now on'. A malformed one is 422 naming the one
+    that was sent."""
+    header = request.headers.get("Last-Event-ID")
+    if header is None or header == "":
+        return int_param(request, "after", default=None, low=0, high=MAX_POSITION)
+    if not is_count(header):
         raise InvalidInput("Last-Event-ID must be a non-negative integer", field="Last-Event-ID")
-    return int(raw)
+    return int(header)
 
 
 class _Stalled(Exception):
@@ -163,13 +166,27 @@ async def _wait(
     return bool(done)
 
 
+async def _resumed(stream: _Stream, after: int, last: int) -> int:
+    """Where a stream whose last event is `last` resumes for a client that asked for the events
+    after `after`: there, or, when `after` is beyond `last`, after `last`, which the client is
+    told in one `reset` message. Its ids were never given out by this stream (a restored backup,
+    another server); its EventSource takes the message's `id:` as the one to send when it
+    reconnects."""
+    if after <= last:
+        return after
+    data = orjson.dumps({"reason": "ahead_of_stream", "resume_after": last})
+    await stream.send(b"id: %d\nevent: reset\ndata: %s\n\n" % (last, data))
+    return last
+
+
 async def stream_feed(request: web.Request) -> web.StreamResponse:
     """GET /api/events/stream: every event of every log; ids are global positions."""
     store = request.app[STORE]
-    after = _last_event_id(request)
-    start = store.last_position if after is None else after
+    after = _resume_point(request)
+    last = store.last_position
 
     async def body(stream: _Stream) -> None:
+        start = last if after is None else await _resumed(stream, after, last)
         await _tail(
             stream, start, last_sent=start, keep=lambda r: True, event_id=lambda r: r.position
         )
@@ -181,16 +198,17 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
     """GET /api/sessions/{id}/events/stream: one session's events; ids are its seqs."""
     store = request.app[STORE]
     session_id = session_id_of(request)
-    after_seq = _last_event_id(request)
+    after = _resume_point(request)
     history = await store.history(session_id, 0, 1 << 62)  # 404 before the stream opens
+    last = history[-1].seq if history else 0
 
     async def body(stream: _Stream) -> None:
         position = store.last_position
         # Live from now, the reader has seen the session as it was when the stream opened.
-        last_sent = history[-1].seq if history else 0
-        if after_seq is not None:
-            last_sent = after_seq
-            for recorded in history[after_seq:]:
+        last_sent = last
+        if after is not None:
+            last_sent = await _resumed(stream, after, last)
+            for recorded in history[last_sent:]:
                 await stream.send(_message(recorded.seq, recorded))
                 last_sent = recorded.seq
             # Live events come after the last one in the history already read.

@@ -11,16 +11,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import BaseRunner, TestClient, TestServer
 
 from service.app import create_app
 from service.config import Config
+from service.edge import EdgeRunner
 from tests.powercut.disk import DiskFailed, PowerCutDisk, fuse_missing
 
 # The shared helper modules assert too: rewrite them like test modules, for pytest's explanations.
 pytest.register_assert_rewrite("tests.service.expect", "tests.orion_events.support")
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+class EdgeTestServer(TestServer):
+    """aiohttp's test server on the connection layer `orion-events serve` runs (service.edge)."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return EdgeRunner(self.app, **kwargs)
 
 
 @pytest.fixture
@@ -34,7 +42,7 @@ def make_client(aiohttp_client: Any, data_dir: Path) -> ClientFactory:
 
     async def start(directory: Path | None = None, **config: Any) -> TestClient[Any, Any]:
         app = create_app(Config(data_dir=directory or data_dir, **config))
-        return await aiohttp_client(app)  # type: ignore[no-any-return]
+        return await aiohttp_client(EdgeTestServer(app))  # type: ignore[no-any-return]
 
     return start
 

@@ -24,7 +24,7 @@ from orion_events.log import TOP_LEVEL_STREAMS
 from orion_events.pgrows import stream_rows
 from service.app import create_app
 from service.config import Config
-from tests.conftest import ClientFactory
+from tests.conftest import ClientFactory, EdgeTestServer
 from tests.service import (
     test_editing_api,
     test_export_api,
@@ -38,6 +38,7 @@ from tests.service import (
     test_security,
     test_sessions_api,
     test_settings_api,
+    test_stream_resume,
 )
 
 MODULES = (
@@ -53,6 +54,7 @@ MODULES = (
     test_live_api,
     test_search_api,
     test_security,
+    test_stream_resume,
 )
 
 
@@ -110,7 +112,7 @@ async def make_client(
         assert directory in (None, data_dir), "a second data dir has no meaning on one database"
         app = create_app(Config(data_dir=unused, log_url=pg_url, **config))
         app.on_response_prepare.append(mirror.on_response)
-        return await aiohttp_client(app)  # type: ignore[no-any-return]
+        return await aiohttp_client(EdgeTestServer(app))  # type: ignore[no-any-return]
 
     yield start
     assert not unused.exists(), "a PostgreSQL-backed app wrote to its data dir"

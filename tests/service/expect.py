@@ -140,3 +140,31 @@ async def raw_request(
         parsed[name.strip().lower()] = value.strip()
     assert "chunked" not in parsed.get("transfer-encoding", ""), "error bodies are not streamed"
     return RawResponse(int(status_line.split()[1]), parsed, payload)
+
+
+async def raw_exchange(
+    host: str, port: int, *parts: bytes, pause: float = 0.0, seconds: float = 10.0
+) -> RawResponse:
+    """Send `parts` exactly as they are on a new connection, `pause` s apart, and read one answer
+    (which must give its Content-Length) within `seconds`: for requests no client library sends,
+    like those aiohttp's own parser refuses."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        async with asyncio.timeout(seconds):
+            for n, part in enumerate(parts):
+                if n:
+                    await asyncio.sleep(pause)
+                writer.write(part)
+                await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            status_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
+            headers = {}
+            for line in header_lines:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers["content-length"]))
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    return RawResponse(int(status_line.split()[1]), headers, body)

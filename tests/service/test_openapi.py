@@ -587,6 +587,29 @@ async def test_streams_send_what_the_document_says(client: Any, schemas: SchemaC
             response.close()
 
 
+async def test_a_stream_reset_is_what_the_document_says(
+    client: Any, document: dict[str, Any], schemas: SchemaCheck
+) -> None:
+    session = await create_session(client)
+    for path in (f"/api/sessions/{session['id']}/events/stream", "/api/events/stream"):
+        operation = document["paths"][path.replace(session["id"], "{session_id}")]["get"]
+        sse = operation["responses"]["200"]["content"]["text/event-stream"]
+        assert {"$ref": "#/components/schemas/StreamReset"} in sse["x-sse-data"]["oneOf"]
+        response = await client.get(path, headers={"Last-Event-ID": "1000"})
+        try:
+            assert response.status == 200
+            (message,) = await read_sse(response, 1)
+        finally:
+            response.close()
+        assert message["event"] == "reset"
+        data = orjson.loads(message["data"])
+        schemas.check("StreamReset", data)
+        assert message["id"] == str(data["resume_after"])
+        # One of the oneOf alone: a reset is neither an event nor a stream error.
+        assert schemas.errors("StreamError", data)
+        assert schemas.errors("Event", data)
+
+
 # -- If-Match: documented exactly where the handler honours it ----------------------------------
 
 IF_MATCH = {"$ref": "#/components/parameters/IfMatch"}

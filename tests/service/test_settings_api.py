@@ -392,7 +392,8 @@ async def test_if_match_on_settings_never_changed(client, data_dir, write) -> No
     assert etag_version(response) == 1 == settings_version(data_dir)
 
 
-@pytest.mark.parametrize("tag", ["*", ' "1" ', 'W/"1"', '"1", "7"'])
+# A weak tag alone never matches (If-Match compares strongly): tests/service/test_if_match.py.
+@pytest.mark.parametrize("tag", ["*", ' "1" ', 'W/"1", "1"', '"1", "7"', '"7", "1"'])
 async def test_if_match_that_matches_like_on_sessions(client, data_dir, tag) -> None:
     await patch(client, {"theme": "light"})
     response = await client.patch(
