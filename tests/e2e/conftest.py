@@ -24,6 +24,7 @@ import pytest
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 20.0
+PORT_ATTEMPTS = 5
 Launcher = Literal["script", "module"]
 
 
@@ -110,16 +111,29 @@ class Server:
         return self.proc
 
     def start(self) -> Server:
-        """Launch and wait until GET /api/health answers 200."""
+        """Launch and wait until GET /api/health answers 200.
+
+        free_port() lets the port go before serve binds it, so another process can take it in
+        between: a start that fails to bind is tried again on a new port, a few times.
+        """
+        for _ in range(PORT_ATTEMPTS):
+            if self._start_once():
+                return self
+        pytest.fail(f"serve could not bind a port in {PORT_ATTEMPTS} tries:\n{self.stderr()}")
+
+    def _start_once(self) -> bool:
+        """True once serving; False when the port was taken; fails the test otherwise."""
         proc = self.spawn()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if proc.poll() is not None:
+                if "address already in use" in self.stderr().lower():
+                    return False
                 pytest.fail(f"serve exited with {proc.returncode} at start:\n{self.stderr()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/api/health", timeout=2) as answer:
                     if answer.status == 200:
-                        return self
+                        return True
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.05)

@@ -27,6 +27,7 @@ async def test_kill_9_at_random_moments_loses_and_repeats_nothing(
     serve_process: ServerFactory, e2e_data_dir: Path
 ) -> None:
     seed = int(os.environ.get("ORION_CRASH_SEED", random.randrange(1 << 30)))
+    print(f"\ncrash loop: seed {seed} (ORION_CRASH_SEED={seed} repeats it)")
     rng = random.Random(seed)
     server, load = await serve_under_load(serve_process, 6, writers_per_session=4)
     cut_tails = 0

@@ -120,7 +120,6 @@ class Load:
             try:
                 started = time.monotonic()
                 while len(self.acks) < acks or time.monotonic() - started < min_seconds:
-                    assert time.monotonic() - started < 15, f"too slow: {len(self.acks)} acks"
                     assert not any(t.done() for t in tasks), f"a writer stopped: {self.failures}"
                     await asyncio.sleep(0.01)
                 stop()  # no await before this: requests are in flight when the signal lands

@@ -10,6 +10,7 @@ acknowledged before the copy started may be missing from it.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import shutil
 import time
@@ -150,11 +151,14 @@ async def take_copies(
 ) -> list[Copy]:
     """At least `count` copies, taken at random moments of the load, until one of them caught a
     line in flight (`copy` says whether it did); fails if none did in `attempts` copies."""
+    seed = int(os.environ.get("ORION_BACKUP_SEED", random.randrange(1 << 30)))
+    print(f"copy moments: seed {seed} (ORION_BACKUP_SEED={seed} repeats them)")
+    rng = random.Random(seed)
     copies: list[Copy] = []
     while len(copies) < count or not any(c.in_flight for c in copies):
-        assert len(copies) < attempts, "no copy ever caught a write in flight"
+        assert len(copies) < attempts, f"no copy ever caught a write in flight (seed {seed})"
         await load.until(load.total + 40)  # the logs grow between copies
-        await asyncio.sleep(random.uniform(0, 0.03))  # any moment of a commit
+        await asyncio.sleep(rng.uniform(0, 0.03))  # any moment of a commit
         before = load.acked_now()
         caught = await copy(dest_root / f"copy{len(copies)}")
         copies.append(Copy(dest_root / f"copy{len(copies)}", before, caught))

@@ -22,7 +22,8 @@ async def _two(serve_process: ServerFactory, tmp_path: Path, pg_url: str) -> tup
     return await first.astart(), await second.astart()
 
 
-async def _until(http: aiohttp.ClientSession, url: str, check: Any, seconds: float = 5) -> Any:
+async def _until(http: aiohttp.ClientSession, url: str, check: Any, seconds: float = 120) -> Any:
+    # A bound against a hang, not a speed limit: visibility latency is bench/replicas.py's.
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
         async with http.get(url) as answer:
