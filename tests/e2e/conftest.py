@@ -82,6 +82,7 @@ class Server:
         self.launcher = launcher
         self.extra = extra  # more serve flags, e.g. ("--log", "postgresql://…")
         self.prefix = prefix  # a command that runs serve, e.g. ("prlimit", "--nofile=256")
+        self.start_timeout = START_TIMEOUT
         self._logs = logs
         self._starts = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -124,7 +125,7 @@ class Server:
     def _start_once(self) -> bool:
         """True once serving; False when the port was taken; fails the test otherwise."""
         proc = self.spawn()
-        deadline = time.monotonic() + START_TIMEOUT
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 if "address already in use" in self.stderr().lower():
@@ -137,7 +138,9 @@ class Server:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.05)
-        pytest.fail(f"serve did not answer /api/health within {START_TIMEOUT} s:\n{self.stderr()}")
+        pytest.fail(
+            f"serve did not answer /api/health within {self.start_timeout} s:\n{self.stderr()}"
+        )
 
     async def astart(self) -> Server:
         """start() off the event loop, for async tests."""

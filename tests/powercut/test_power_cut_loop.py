@@ -42,6 +42,7 @@ def server(power_cut_disk: PowerCutDisk, tmp_path: Path) -> Iterator[Server]:
     logs = tmp_path / "logs"
     logs.mkdir()
     made = Server(power_cut_disk.mountpoint / "var", logs, "script")
+    made.start_timeout = 120.0  # a long soak's start replays thousands of logs through FUSE
     try:
         yield made
     finally:

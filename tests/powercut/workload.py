@@ -113,13 +113,15 @@ class Workload:
             await self._message(http, session_id, content, content if n % 2 else None)
 
     async def _creator(self, http: aiohttp.ClientSession) -> None:
+        """New sessions up to the cut, at a pace: a few a round, so hundreds of rounds do not
+        grow the data dir (and every restart) without end."""
         for n in itertools.count():
             title = f"new r{self.rounds}-{n}"
             created = await self._post(http, "POST", "/api/sessions", {"title": title}, None)
             self.created[created["id"]] = self.rounds
             self.titles[created["id"]] = title
             await self._message(http, created["id"], f"first of {title}", None)
-            await asyncio.sleep(0.02)  # new sessions up to the cut, not thousands a round
+            await asyncio.sleep(0.05 * 2 ** min(n, 6))
 
     async def _settings_writer(self, http: aiohttp.ClientSession) -> None:
         while True:
