@@ -99,7 +99,8 @@ async def _measure_memory(data_dir: Path) -> dict[str, Any]:
     built = _resident()
     messages = sum(view.message_count for view in store._sessions.values())
     stats = getattr(store._search, "stats", None)
-    postings = stats()["postings"] if stats is not None else None
+    counted = stats() if stats is not None else {}
+    postings, terms = counted.get("postings"), counted.get("terms")
     store._snapshot_position = store.last_position
     await store.close()
     return {
@@ -108,6 +109,7 @@ async def _measure_memory(data_dir: Path) -> dict[str, Any]:
         "views": (opened - before) / messages,
         "search": (built - opened) / messages,
         "postings": postings,
+        "terms": terms,
     }
 
 
@@ -145,6 +147,9 @@ def run(quick: bool = False, log: Callable[[str], None] | None = None) -> list[d
         full_budget, resumed_budget = snapshot_pair(data_dir, BUDGET)
         memory = memory_per_message(data_dir)
     postings = memory["postings"]
+    # Each distinct word costs the index a few hundred bytes however few messages hold it, so
+    # a small store pays more a message: the note says how many there were.
+    words = "" if memory["terms"] is None else f" holding {memory['terms']:,} distinct words"
     per_posting = (
         ""
         if postings is None  # an index that does not count them
@@ -176,7 +181,7 @@ def run(quick: bool = False, log: Callable[[str], None] | None = None) -> list[d
             None,
             "bytes",
             1000.0,
-            f"{memory['messages']:,.0f} messages: views, feed index, search index, allocator slack",
+            f"{memory['messages']:,.0f} messages{words}: views, feed index, search index, slack",
         ),
         _row(
             "  of which views and feed index (before the search index)",
