@@ -25,7 +25,7 @@ from aiohttp import web
 JSON = "application/json"
 AT = "2025-11-10T12:00:00.000000Z"
 MODEL = "qwen2.5:1.5b"
-CONTENT_BYTES = 300  # as bench.datagen writes messages
+CONTENT_BYTES = 300  # as long as bench.datagen's messages
 
 
 def _text(size: int) -> str:

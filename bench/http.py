@@ -53,7 +53,7 @@ CONNECTIONS = 64
 WRITE_SESSIONS = 100
 SESSIONS = 1000
 MESSAGES = 20  # in every generated session: the one read, the listed ones, the written ones
-CONTENT = ("lorem ipsum dolor sit amet " * 12)[:300]  # as bench.datagen writes messages
+CONTENT = ("lorem ipsum dolor sit amet " * 12)[:300]  # as long as bench.datagen's messages
 
 
 class BenchError(RuntimeError):

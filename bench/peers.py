@@ -61,7 +61,7 @@ from orion_events.store import Store
 PROJECT = Path(__file__).resolve().parent.parent
 TMP_ROOT = PROJECT / "bench" / "results" / "tmp"
 ROLES = ("user", "assistant")
-CONTENT = ("lorem ipsum dolor sit amet " * 12)[:300]  # as bench.datagen writes
+CONTENT = ("lorem ipsum dolor sit amet " * 12)[:300]  # as long as bench.datagen's
 CLIENTS = 16
 THIS = "this project"
 SQLITE = "sqlite"

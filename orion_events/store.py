@@ -481,8 +481,9 @@ class Store:
                 indexed = 0
                 await asyncio.sleep(0)
         self._index_backlog()
-        # The index is millions of long-lived objects: out of later full collections, which
-        # would otherwise rescan them all and stall the loop for tens of milliseconds.
+        # The index's long-lived objects (a posting per term, one per session: tens of
+        # thousands, its messages being numbers in arrays) out of later full collections,
+        # which would otherwise rescan them every time.
         gc.freeze()
         self._search_ready.set()
 
