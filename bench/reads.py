@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -161,15 +162,37 @@ def under_reads(
 
 
 def settle(base: str) -> None:
-    """Wait until the server is idle again. The readers may be gone while a server that fell
-    behind still works through the reads it took; what comes next is measured after them."""
+    """Wait until the server is idle again: its readers may be gone while it still works
+    through the reads they asked for (it answers health meanwhile; that is the point), and what
+    comes next is measured without them. Idle: under 5 % of a core over half a second."""
+    pid = _server_pid(base)
     deadline = time.monotonic() + DRAIN_SECONDS
-    quick = 0
-    while quick < 5 and time.monotonic() < deadline:
-        started = time.perf_counter()
-        fetch(base + "/api/health")
-        quick = quick + 1 if time.perf_counter() - started < 0.05 else 0
-        time.sleep(0.05)
+    while time.monotonic() < deadline:
+        used = _cpu_seconds(pid)
+        time.sleep(0.5)
+        if _cpu_seconds(pid) - used < 0.025:
+            return
+    raise BenchError(f"the server was still busy {DRAIN_SECONDS} s after its readers left")
+
+
+def _server_pid(base: str) -> int:
+    """The process serving `base` (started by bench.http.server with --port in its command)."""
+    port = base.rsplit(":", 1)[1]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in command and b"--port" in command and port.encode() in command:
+            return int(entry.name)
+    raise BenchError(f"no server process for {base}")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def alone(base: str, seconds: float) -> WrkResult:
