@@ -1,4 +1,4 @@
-"""The one thread that the CPU work of reads runs on, off the event loop, smallest job first.
+"""The one thread that the CPU work of reads runs on, off the event loop: small jobs first.
 
 Decoding a log's lines, folding events into a view and building a large body are pure Python:
 on the event loop, a read of a 20,000-event log held every other request for ~120 ms. Here they
@@ -7,8 +7,12 @@ and each busy thread makes the event loop wait for the GIL whenever it takes it 
 (every socket read and write): with one busy thread beside an aiohttp loop its median latency
 stayed near idle, with two it grew about thirty times (measured here on two cores). So however
 many reads are under way, at most one thread computes for them; the others' jobs wait in a
-queue, costing nothing. The queue serves the smallest job first (by the events it covers), so a
-one-page read is never queued behind whole-log replays: it waits at most for the job running.
+queue, costing nothing.
+
+The queue has two lanes: jobs of at most SMALL events (a page of history, `?version=1`) go
+before any larger one, so they wait at most for the job running; larger jobs run in the order
+they came. Not smallest-first throughout: a long read's last job (building its body) is its
+largest, and would wait behind every page of every read that came after it.
 """
 
 from __future__ import annotations
@@ -25,16 +29,18 @@ from orion_events.errors import StorageUnavailable
 
 T = TypeVar("T")
 
+SMALL = 128  # events: a job this small takes well under a millisecond
+
 _Job = tuple[int, int, Callable[..., Any], tuple[Any, ...], "concurrent.futures.Future[Any]"]
 
 
 class ReadPool:
-    """Runs `fn(*args)` on its worker thread; `size` orders the queue (smaller first)."""
+    """Runs `fn(*args)` on its worker thread; `size` (the events it covers) picks its lane."""
 
     def __init__(self, name: str = "orion-read") -> None:
         self._name = name
         self._queue: list[_Job] = []
-        self._order = itertools.count()  # equal sizes in the order they came; never compares fn
+        self._order = itertools.count()  # within a lane, the order jobs came; never compares fn
         self._lock = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -44,7 +50,8 @@ class ReadPool:
         with self._lock:
             if self._closed:
                 raise StorageUnavailable("the log is closed")
-            heapq.heappush(self._queue, (size, next(self._order), fn, args, future))
+            lane = 0 if size <= SMALL else 1
+            heapq.heappush(self._queue, (lane, next(self._order), fn, args, future))
             if self._thread is None:  # started on first use: a log that is never read has none
                 self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
                 self._thread.start()

@@ -22,8 +22,9 @@ from orion_events.views import MessageList, SessionView
 PAGE = 1024  # events read, then folded, at a time: what a long read holds besides its view
 FIRST_PAGE = 16  # a read of the start (?version=1, ?as_of before much happened) reads little
 # Reads of more than a page at once; the others wait here, holding nothing. Their jobs run on
-# one thread anyway: this bounds the memory of the views half built meanwhile.
-WIDE_READS = 4
+# one thread anyway, so more at once only makes each take longer, and hold its half-built view
+# longer; two, so that one very long read does not hold up every other.
+WIDE_READS = 2
 
 
 class History:
