@@ -157,7 +157,7 @@ def machine() -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short runs (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="short runs (about a minute)")
     parser.add_argument(
         "--json", type=Path, default=RESULTS / "latest.json", help="where to write the rows"
     )
