@@ -90,13 +90,21 @@ class Texts:
 
 
 def make_data_dir(
-    root: Path, sessions: int, events_per_session: int, content_bytes: int = 300
+    root: Path,
+    sessions: int,
+    events_per_session: int,
+    content_bytes: int = 300,
+    *,
+    position: int = 0,
 ) -> int:
-    """Create `sessions` logs of `events_per_session` events each; returns the events written."""
+    """Create `sessions` logs of `events_per_session` events each; returns the events written.
+
+    Global positions follow `position`, so that logs added by a second call to a data dir do not
+    share positions with the first call's.
+    """
     (root / "sessions").mkdir(parents=True, exist_ok=True)
     texts = Texts(content_bytes)
     at = "2025-11-10T12:00:00.000000Z"
-    position = 0
     for _ in range(sessions):
         stream = str(uuid.uuid4())
         position += 1

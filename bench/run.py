@@ -7,6 +7,8 @@ Parts, in this order (--quick leaves out replicas unless --only names it), each 
 part that fails is reported and the others still run:
 
 - http: the real service against a bare aiohttp app under wrk (bench/http.py)
+- reads: health while 30 reads of a 20,000-message session run, and what such a read costs
+  (bench/reads.py)
 - durable_appends: group commit against one write + fsync per append (bench/durable_appends.py)
 - peers: this project against a JSON file per chat, SQLite and eventsourcing (bench/peers.py)
 - startup: a cold start on a generated data dir (bench/startup.py)
@@ -41,7 +43,7 @@ from typing import Any
 import orjson
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ("http", "durable_appends", "peers", "startup", "replicas")
+PARTS = ("http", "reads", "durable_appends", "peers", "startup", "replicas")
 # --quick prints the performance targets' figures: replicas (a PostgreSQL server to start, and
 # figures of the scale-out, none of them a target here) only when asked with --only.
 QUICK_PARTS = PARTS[:-1]
@@ -155,7 +157,7 @@ def machine() -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short runs (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="short runs (about a minute)")
     parser.add_argument(
         "--json", type=Path, default=RESULTS / "latest.json", help="where to write the rows"
     )

@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiofiles.os
 from attrs import frozen
 
 from orion_events import loss
@@ -39,6 +38,8 @@ from orion_events.durable import PosixIO, require_syncfs
 from orion_events.errors import DataDirLocked, SessionReadOnly, StorageUnavailable, VersionConflict
 from orion_events.events import Recorded
 from orion_events.feed import FeedEntry, FeedIndex
+from orion_events.lineindex import LineIndexes, read_lines
+from orion_events.readpool import ReadPool
 from orion_events.snapshot import StreamMark
 
 log = logging.getLogger(__name__)
@@ -102,11 +103,18 @@ class EventLog(Protocol):
         """
         ...
 
-    async def read(self, stream: str, after: int = 0) -> list[Recorded]:
-        """The durable events of one stream with seqs after `after` (all by default), in order.
+    async def read(self, stream: str, after: int = 0, limit: int | None = None) -> list[Recorded]:
+        """The durable events of one stream with seqs after `after`, in order: at most `limit`
+        of them (all by default).
 
-        The chain is checked from the event at `after` on, so a tail costs what it holds.
+        It costs what it returns, not what the stream holds: only those events are read and
+        decoded (each one's hash checked, and the chain across them), off the event loop.
         """
+        ...
+
+    @property
+    def reads(self) -> ReadPool:
+        """The thread that the CPU work of reads runs on, shared with whoever reads this log."""
         ...
 
     async def read_all(self, after: int, limit: int) -> list[Recorded]:
@@ -181,6 +189,8 @@ class FileLog:
         self._recent: dict[int, Recorded] = {}
         self._recent_order: deque[int] = deque()
         self._advanced = asyncio.Event()
+        self._reads = ReadPool()
+        self._lines = LineIndexes(self._reads)
 
     @property
     def io(self) -> PosixIO:
@@ -492,18 +502,23 @@ class FileLog:
 
     # -- reads and shutdown -------------------------------------------------------------------
 
-    async def read(self, stream: str, after: int = 0) -> list[Recorded]:
+    async def read(self, stream: str, after: int = 0, limit: int | None = None) -> list[Recorded]:
         file = self._files.get(stream)
-        if file is None or file.length == 0:
+        if file is None or file.mark is None:
             return []  # unknown, or its first append failed: nothing durable to read
-        length = file.length  # never read past what is durable, even mid-commit
-        # Open, read and close in one call on a worker thread: a reader cancelled meanwhile
-        # (a client gone, a shutdown) cannot leave the file open.
-        data = await _read_prefix(file.path, length)
-        # Whole: a file's lines have no index by seq, and only a replica (never this log,
-        # which one process owns) asks for tails often.
-        records = scan(data, stream).records
-        return records[after:] if after else records
+        # As far as readers see the log (its mark moves as appends are published), never into
+        # a batch still being committed.
+        index = await self._lines.of(stream, file.path, file.mark.seq, file.mark.length)
+        start, end, count = index.span(after, limit)
+        if not count:
+            return []
+        return await self._reads.run(
+            read_lines, file.path, stream, start, end, after + 1, count, size=count
+        )
+
+    @property
+    def reads(self) -> ReadPool:
+        return self._reads
 
     def _publish(self, pending: Pending) -> None:
         """Make a durable append readable in the global feed."""
@@ -512,6 +527,7 @@ class FileLog:
             self._feed.add(
                 FeedEntry(recorded.position, recorded.stream, recorded.seq, offset, len(line))
             )
+            self._lines.published(recorded.stream, offset, offset + len(line))
             last_line = offset
             offset += len(line)
             self._recent[recorded.position] = recorded
@@ -554,8 +570,7 @@ class FileLog:
         entries = self._feed.after(after, limit)
         if all(e.position in self._recent for e in entries):
             return [self._recent[e.position] for e in entries]
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._read_entries, entries)
+        return await self._reads.run(self._read_entries, entries, size=len(entries))
 
     def _read_entries(self, entries: list[FeedEntry]) -> list[Recorded]:
         """Read the lines of `entries` straight from their files (each was checked at start-up
@@ -607,6 +622,7 @@ class FileLog:
             self._lock_fd = None
         self._executor.shutdown(wait=True)
         self._commit.close()
+        self._reads.close()
 
 
 def lock_data_dir(data_dir: Path) -> int:
@@ -621,14 +637,6 @@ def lock_data_dir(data_dir: Path) -> int:
             "stop it first or choose another --data-dir"
         ) from None
     return fd
-
-
-def _read_prefix_sync(path: Path, length: int) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(length)
-
-
-_read_prefix = aiofiles.os.wrap(_read_prefix_sync)
 
 
 def unique_path(path: Path) -> Path:

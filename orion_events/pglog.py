@@ -55,6 +55,7 @@ from orion_events.pgrows import (
     stream_rows,
     unavailable,
 )
+from orion_events.readpool import ReadPool
 from orion_events.snapshot import StreamMark
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class PostgresLog:
         self._committer: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._closing = False
+        self._reads = ReadPool()
         self._last_position = 0
         self._advanced = asyncio.Event()
         self._damaged: dict[str, RowDamage] = {}
@@ -405,26 +407,25 @@ class PostgresLog:
             raise StorageUnavailable("the log is closed")
         return self._pool
 
-    async def read(self, stream: str, after: int = 0) -> list[Recorded]:
+    async def read(self, stream: str, after: int = 0, limit: int | None = None) -> list[Recorded]:
         pool = self._opened()
+        # From the event at `after` itself: its own hash checked, it anchors the chain of the
+        # tail (a replica that lost a race reads only what it has not seen).
+        query = f"SELECT {SELECTED} FROM orion_events WHERE stream = $1 AND seq >= $2 ORDER BY seq"
+        args: list[Any] = [stream, after]
+        if limit is not None:
+            query += " LIMIT $3"
+            args.append(limit + 1 if after else limit)
         with unavailable("read the event log"):
-            # From the event at `after` itself: its own hash checked, it anchors the chain of
-            # the tail (a replica that lost a race reads only what it has not seen).
-            found = await pool.fetch(
-                f"SELECT {SELECTED} FROM orion_events WHERE stream = $1 AND seq >= $2 ORDER BY seq",
-                stream,
-                after,
-            )
+            found = await pool.fetch(query, *args)
         rows = [Row.from_record(r) for r in found]
-        if not after:
-            return check_stream(stream, rows).records
-        if not rows or rows[0].seq != after:
+        if after and (not rows or rows[0].seq != after):
             return []  # the stream is not that long
-        try:
-            decode_row(rows[0])
-        except LineDamage as exc:
-            raise CorruptLog(f"{stream} seq {after}: {exc.kind}: {exc.message}") from None
-        return check_stream(stream, rows[1:], first_seq=after + 1, prev=rows[0].hash).records
+        return await self._reads.run(_checked_tail, stream, after, rows, size=len(rows))
+
+    @property
+    def reads(self) -> ReadPool:
+        return self._reads
 
     async def read_all(self, after: int, limit: int) -> list[Recorded]:
         pool = self._opened()
@@ -511,6 +512,7 @@ class PostgresLog:
                 await self._poller
             self._poller = None
         await self._close_connections()
+        self._reads.close()
 
     async def _close_connections(self) -> None:
         if self._listener is not None:
@@ -521,6 +523,18 @@ class PostgresLog:
             with contextlib.suppress(*DATABASE_ERRORS):
                 await self._pool.close()
             self._pool = None
+
+
+def _checked_tail(stream: str, after: int, rows: list[Row]) -> list[Recorded]:
+    """The events of `rows`, which start at seq `after` (the anchor, not returned) or at the
+    stream's first when `after` is 0 (on the read thread)."""
+    if not after:
+        return check_stream(stream, rows).records
+    try:
+        decode_row(rows[0])
+    except LineDamage as exc:
+        raise CorruptLog(f"{stream} seq {after}: {exc.kind}: {exc.message}") from None
+    return check_stream(stream, rows[1:], first_seq=after + 1, prev=rows[0].hash).records
 
 
 def _is_connection_error(exc: BaseException) -> bool:

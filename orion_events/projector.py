@@ -236,17 +236,36 @@ def replay_session(
     records: Iterable[Recorded], start: SessionView | None = None
 ) -> SessionView | None:
     """Fold a session's events, in order, onto `start` (None: from its first event)."""
-    draft = None if start is None else _Draft(start)
-    for recorded in records:
+    fold = SessionFold(start)
+    fold.add(records)
+    return fold.view()
+
+
+class SessionFold:
+    """`replay_session` over events that come in pieces (a long log read page by page): one
+    draft for the whole fold, so the pieces cost what one replay of them all would."""
+
+    __slots__ = ("_draft",)
+
+    def __init__(self, start: SessionView | None = None) -> None:
+        self._draft = None if start is None else _Draft(start)
+
+    def add(self, records: Iterable[Recorded]) -> None:
+        draft = self._draft
+        for recorded in records:
+            if draft is None:
+                draft = self._draft = _Draft(_first_view(recorded))
+            else:
+                draft.apply(recorded)
+
+    def view(self) -> SessionView | None:
+        """The session as the events so far leave it (None before its first)."""
+        draft = self._draft
         if draft is None:
-            draft = _Draft(_first_view(recorded))
-        else:
-            draft.apply(recorded)
-    if draft is None:
-        return None
-    if draft.messages is not None:
-        draft.messages = draft.messages.compacted()  # held for long: no growth slack
-    return draft.view()
+            return None
+        if draft.messages is not None:
+            draft.messages = draft.messages.compacted()  # held for long: no growth slack
+        return draft.view()
 
 
 def apply_settings(view: SettingsView, recorded: Recorded) -> SettingsView:

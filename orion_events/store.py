@@ -76,10 +76,11 @@ from orion_events.projector import (
     RULES_VERSION,
     apply_session,
     apply_settings,
-    message_data,
     replay_session,
     replay_settings,
 )
+from orion_events.readpool import ReadPool
+from orion_events.reads import History, fork_messages
 from orion_events.search import SearchIndex, SearchPage
 from orion_events.views import MessageView, SessionView, SettingsView
 
@@ -160,6 +161,7 @@ class Store:
         cache_bytes: int | None = None,
     ) -> None:
         self._log = log
+        self._history = History(log)
         self._clock = clock
         self._ids = ids
         self._sessions: dict[str, SessionView] = {}
@@ -382,7 +384,7 @@ class Store:
         """A live session with its messages, read from its own log if it was cold."""
         view = self.session(session_id)
         while view.messages is None:
-            full = replay_session(await self._log.read(session_id))
+            full = await self._history.session(session_id, upto=view.version)
             current = self.session(session_id)
             if full is not None and full.version == current.version:
                 self._install(session_id, full)
@@ -421,11 +423,20 @@ class Store:
         page = [self._sessions[session_id] for session_id in ids]
         return Page(page, _encode_cursor(page[-1]) if more and page else None)
 
+    @property
+    def reads(self) -> ReadPool:
+        """The thread that whole-log work runs on, off the event loop (readpool.py): the log's
+        reads, the store's replays, and whatever else costs as much as they do."""
+        return self._log.reads
+
     async def history(self, session_id: str, after: int = 0, limit: int = 100) -> list[Recorded]:
         """A session's events after seq `after`, in order; also for a deleted session."""
         self._known(session_id)
-        records = await self._log.read(session_id)
-        return records[after : after + limit]
+        return await self._history.events(session_id, after, limit)
+
+    def known_version(self, session_id: str) -> int:
+        """The version of a session that exists or existed (its history outlives a delete)."""
+        return self._known(session_id).version
 
     async def session_at(
         self, session_id: str, *, version: int | None = None, as_of: str | None = None
@@ -434,16 +445,8 @@ class Store:
         current = self._known(session_id)
         if version is not None and not 1 <= version <= current.version:
             raise SessionNotFound(f"session {session_id} has no version {version}")
-        records = await self._log.read(session_id)
-        if version is not None:
-            records = records[:version]
-        if as_of is not None:
-            # The log's order is the truth, not its clocks (which may have stepped back): the
-            # state as of an instant is the longest prefix written by then.
-            instant = parse_timestamp(as_of, field="as_of")
-            end = next((i for i, r in enumerate(records) if r.at > instant), len(records))
-            records = records[:end]
-        view = replay_session(records)
+        instant = None if as_of is None else parse_timestamp(as_of, field="as_of")
+        view = await self._history.session(session_id, upto=version, before=instant)
         if view is None or view.deleted:
             raise SessionNotFound(f"session {session_id} did not exist then")
         return view
@@ -471,8 +474,7 @@ class Store:
         indexed = 0
         for view in views:
             if view.messages is None:  # cold: its messages as they were at start-up
-                records = await self._log.read(view.id)
-                replayed = replay_session(records[: view.version])
+                replayed = await self._history.session(view.id, upto=view.version)
                 assert replayed is not None
                 view = replayed
             self._search.add_view(view)
@@ -550,17 +552,15 @@ class Store:
         if version is not None:
             source = await self.session_at(session_id, version=version)
         assert source.messages is not None
-        messages = list(source.messages)
-        if message_id is not None:
-            index = source.messages.index_of(message_id)
-            if index is None:
-                raise SessionNotFound(f"no message {message_id} in session {session_id}")
-            messages = messages[: index + 1]
+        size = len(source.messages)
+        messages = await self.reads.run(fork_messages, source.messages, message_id, size=size)
+        if messages is None:
+            raise SessionNotFound(f"no message {message_id} in session {session_id}")
         event = SessionForked(
             title=new_title or source.title,
             title_source="client" if new_title else source.title_source,
             metadata=dict(source.metadata),
-            messages=[message_data(m) for m in messages],
+            messages=messages,
             source_session=session_id,
             source_version=source.version,
         )
@@ -881,7 +881,7 @@ class Store:
     ) -> SettingsView:
         result = await self._submit(SETTINGS_STREAM, _Command(decide, self._future(), key))
         if isinstance(result, _Replay):  # a retry: the settings as the first request left them
-            return replay_settings((await self._log.read(SETTINGS_STREAM))[: result.seq])
+            return replay_settings(await self._log.read(SETTINGS_STREAM, 0, result.seq))
         assert isinstance(result, SettingsView)
         return result
 
@@ -915,7 +915,7 @@ class Store:
         if isinstance(view, SessionView) and view.messages is None:
             # Cold: decide on the whole session. This writer alone appends to the stream, so
             # its log holds exactly this view's events.
-            view = replay_session(await self._log.read(stream))
+            view = await self._history.session(stream)
             self._install(stream, view)
         records: list[Recorded] = []
         outcomes: list[tuple[_Command, BaseException | None, Any]] = []

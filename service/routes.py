@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from aiohttp import web
 
 from orion_events.errors import InvalidInput
 from orion_events.search import tokenize
 from orion_events.store import MAX_PAGE, Store
-from orion_events.views import SETTINGS_KEYS, SettingsView
+from orion_events.views import SETTINGS_KEYS, SessionView, SettingsView
 from service import streams
 from service.export import export_json, export_markdown
 from service.keys import SESSION_BODIES, STORE
@@ -88,7 +90,7 @@ async def get_session(request: web.Request) -> web.Response:
         as_of = request.query.get("as_of")
         if version is not None or as_of is not None:
             view = await store.session_at(session_id, version=version, as_of=as_of)
-            return respond(session_json(view), headers=etag(view.version))
+            return await _off_loop(store, session_json, view, size=view.message_count)
     view = await store.loaded(session_id)
     body = request.app[SESSION_BODIES].body(view)
     return web.Response(body=body, content_type=JSON, headers=etag(view.version))
@@ -125,7 +127,8 @@ async def restore_session(request: web.Request) -> web.Response:
 async def fork_session(request: web.Request) -> web.Response:
     session_id = session_id_of(request)
     body = await json_object(request, {"message_id", "version", "title"}, allow_empty=True)
-    view = await _store(request).fork_session(
+    store = _store(request)
+    view = await store.fork_session(
         session_id,
         message_id=body.get("message_id"),
         version=body.get("version"),
@@ -133,7 +136,10 @@ async def fork_session(request: web.Request) -> web.Response:
         expected_version=expected_version(request),
         idempotency_key=_idempotency_key(request),
     )
-    return _created(view)
+    # Off the loop: the new session holds every message it was forked with.
+    location = {"Location": f"/api/sessions/{view.id}"}
+    size = view.message_count
+    return await _off_loop(store, session_json, view, size=size, status=201, headers=location)
 
 
 # -- messages -------------------------------------------------------------------------------------
@@ -226,14 +232,34 @@ async def export_session(request: web.Request) -> web.Response:
     view = await store.loaded(session_id)
     disposition = {"Content-Disposition": f'attachment; filename="{session_id}.{_SUFFIX[kind]}"'}
     if kind == "markdown":
-        return web.Response(
-            text=export_markdown(view), content_type="text/markdown", headers=disposition
-        )
+        text = await store.reads.run(export_markdown, view, size=view.message_count)
+        return web.Response(text=text, content_type="text/markdown", headers=disposition)
     records = await store.history(session_id, 0, view.version)
-    return respond(export_json(view, records), headers={**disposition, **etag(view.version)})
+    size = len(records)
+    return await _off_loop(store, export_json, view, records, size=size, headers=disposition)
 
 
 _SUFFIX = {"json": "json", "markdown": "md"}
+
+
+async def _off_loop(
+    store: Store,
+    make: Callable[..., Any],
+    view: SessionView,
+    *args: Any,
+    size: int,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """The JSON of `make(view, *args)` with the view's ETag, built and encoded on the store's
+    read thread: a body of a long history costs as much as reading it."""
+
+    def encode() -> bytes:
+        return orjson.dumps(make(view, *args))
+
+    body = await store.reads.run(encode, size=size)
+    headers = {**(headers or {}), **etag(view.version)}
+    return web.Response(body=body, status=status, content_type=JSON, headers=headers)
 
 
 # -- settings and health --------------------------------------------------------------------------

@@ -195,29 +195,37 @@ async def stream_feed(request: web.Request) -> web.StreamResponse:
 
 
 async def stream_session(request: web.Request) -> web.StreamResponse:
-    """GET /api/sessions/{id}/events/stream: one session's events; ids are its seqs."""
+    """GET /api/sessions/{id}/events/stream: one session's events; ids are its seqs.
+
+    The missed events come from the session's own history, a page at a time, so a reader
+    resuming far back costs what it reads; then live ones from the global feed, from where it
+    stood when the stream opened (not from the session's last event, which may lie far back in
+    the feed). Events the history read already sent are not sent again.
+    """
     store = request.app[STORE]
     session_id = session_id_of(request)
     after = _resume_point(request)
-    history = await store.history(session_id, 0, 1 << 62)  # 404 before the stream opens
-    last = history[-1].seq if history else 0
+    # Together, with no await between: every event of the feed up to `position` is in the
+    # session's history from now on, whatever the history read below finds beyond it.
+    position = store.last_position
+    last = store.known_version(session_id)  # 404 before the stream opens
 
     async def body(stream: _Stream) -> None:
-        position = store.last_position
-        # Live from now, the reader has seen the session as it was when the stream opened.
-        last_sent = last
-        if after is not None:
-            last_sent = await _resumed(stream, after, last)
-            for recorded in history[last_sent:]:
+        # Without a resume point, live from now: the reader has seen the session as it is.
+        sent = last if after is None else await _resumed(stream, after, last)
+        while True:
+            page = await store.history(session_id, sent, PAGE)
+            for recorded in page:
                 await stream.send(_message(recorded.seq, recorded))
-                last_sent = recorded.seq
-            # Live events come after the last one in the history already read.
-            position = history[-1].position if history else 0
+                sent = recorded.seq
+            if len(page) < PAGE:
+                break
+        caught_up = sent
         await _tail(
             stream,
             position,
-            last_sent=last_sent,
-            keep=lambda r: r.stream == session_id,
+            last_sent=sent,
+            keep=lambda r: r.stream == session_id and r.seq > caught_up,
             event_id=lambda r: r.seq,
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import asyncpg
 import orjson
 import pytest
 
-from orion_events import pgrows
+from orion_events import codec, lineindex, pgrows
 from orion_events.errors import (
     CorruptLog,
     DataDirLocked,
@@ -194,9 +195,41 @@ async def test_read_after_a_seq_gives_the_tail(event_log: Any) -> None:
     assert await event_log.read(new_id(), 2) == []
 
 
+async def test_read_with_a_limit_gives_that_many_from_after(event_log: Any) -> None:
+    sid = new_id()
+    written = await event_log.append(sid, events(sid, 1, 8))
+    for after in range(10):
+        for limit in (1, 2, 3, 8, 20):
+            assert await event_log.read(sid, after, limit) == written[after : after + limit]
+    more = await event_log.append(sid, events(sid, 9, 3))  # after the reads above
+    assert await event_log.read(sid, 6, 4) == [*written, *more][6:10]
+    assert await event_log.read(sid, 9, 5) == more[1:]
+    assert await event_log.read(new_id(), 0, 5) == []
+
+
+async def test_reads_decode_off_the_event_loop(
+    event_log: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Either log decodes what it reads on its read thread (readpool.py), not the loop's."""
+    sid = new_id()
+    await event_log.append(sid, events(sid, 1, 6))
+    threads: list[int] = []
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return codec.decode(*args, **kwargs)
+
+    monkeypatch.setattr(lineindex, "decode", watched)  # the file log's
+    monkeypatch.setattr(pgrows, "decode", watched)  # the database's
+    assert len(await event_log.read(sid)) == 6
+    assert len(await event_log.read(sid, 2, 3)) == 3
+    assert threads
+    assert threading.get_ident() not in threads
+
+
 async def test_a_database_tail_read_checks_its_anchor_and_chain(pg_url: str) -> None:
-    """A file log scans the whole file for a tail anyway; the database reads from the event at
-    `after` on, so that event's own hash and the chain after it must still be checked."""
+    """The database reads from the event at `after` on, so that event's own hash and the chain
+    after it must still be checked."""
     log, rows = PostgresLog(pg_url), PgBackend(pg_url)
     await log.open()
     try:

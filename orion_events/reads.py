@@ -1,0 +1,104 @@
+"""A session's past as the store reads it: page by page from its log, folded off the event loop.
+
+SPEC §12: a read of history costs in proportion to what it returns, and whole-log work runs off
+the event loop. The log reads only the lines asked for and decodes them on its read thread
+(readpool.py); here the events are folded into a view on that same thread, a page at a time,
+and a read stops at the last event it needs: `?version=N` folds N events, `?as_of` the prefix
+written by then, however long the log behind them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+from orion_events.events import Recorded
+from orion_events.log import EventLog
+from orion_events.projector import SessionFold, message_data
+from orion_events.views import MessageList, SessionView
+
+PAGE = 1024  # events read, then folded, at a time: what a long read holds besides its view
+FIRST_PAGE = 16  # a read of the start (?version=1, ?as_of before much happened) reads little
+# Reads of more than a page at once; the others wait here, holding nothing. Their jobs run on
+# one thread anyway, so more at once only makes each take longer, and hold its half-built view
+# longer; two, so that one very long read does not hold up every other.
+WIDE_READS = 2
+
+
+class History:
+    """Reads of a session's events and of its state at a point in its past."""
+
+    def __init__(self, log: EventLog) -> None:
+        self._log = log
+        self._wide = asyncio.Semaphore(WIDE_READS)
+
+    async def events(self, stream: str, after: int, limit: int) -> list[Recorded]:
+        """The events of `stream` after seq `after`, at most `limit` of them."""
+        if limit <= PAGE:
+            return await self._log.read(stream, after, limit)
+        out: list[Recorded] = []
+        async with self._wide:
+            end = after + limit
+            while after < end:
+                page = await self._log.read(stream, after, min(PAGE, end - after))
+                out.extend(page)
+                if len(page) < min(PAGE, end - after):
+                    break
+                after = page[-1].seq
+        return out
+
+    async def session(
+        self, stream: str, *, upto: int | None = None, before: str | None = None
+    ) -> SessionView | None:
+        """The session as its first `upto` events (all: None) left it, or as the longest prefix
+        of them written by the instant `before` (a timestamp in the log's own form) did.
+
+        The log's order is the truth, not its clocks (which may have stepped back): the prefix
+        ends before the first event stamped after `before`, whatever follows it.
+        """
+        fold = SessionFold()
+        pool = self._log.reads
+        after, size, wide = 0, FIRST_PAGE, False
+        async with contextlib.AsyncExitStack() as turn:
+            while True:
+                if after and not wide:  # past the first page: a wide read, which takes a turn
+                    await turn.enter_async_context(self._wide)
+                    wide = True
+                want = size if upto is None else min(size, upto - after)
+                page = await self._log.read(stream, after, want) if want else []
+                last = len(page) < want or not page or page[-1].seq == upto
+                done, view = await pool.run(_fold, fold, page, before, last, size=len(page))
+                if done:
+                    return view
+                after, size = page[-1].seq, PAGE
+
+
+def _fold(
+    fold: SessionFold, page: Sequence[Recorded], before: str | None, last: bool
+) -> tuple[bool, SessionView | None]:
+    """Fold `page` up to the first event stamped after `before`, if any; whether the fold is
+    done (that event was found, or `page` is the `last`), and then the view it left."""
+    if before is not None:
+        for index, recorded in enumerate(page):
+            if recorded.at > before:
+                page, last = page[:index], True
+                break
+    fold.add(page)
+    return last, fold.view() if last else None
+
+
+def fork_messages(messages: MessageList, up_to: str | None) -> list[dict[str, Any]] | None:
+    """The messages a fork starts with, as its event carries them: all, or those up to the one
+    with id `up_to` (None when there is none). On the read thread: a long session's are many."""
+    count = len(messages)
+    if up_to is not None:
+        index = messages.index_of(up_to)
+        if index is None:
+            return None
+        count = index + 1
+    return [message_data(message) for message in messages[:count]]
+
+
+__all__ = ["FIRST_PAGE", "PAGE", "WIDE_READS", "History", "fork_messages"]

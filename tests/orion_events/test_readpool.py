@@ -1,0 +1,98 @@
+"""The read thread: one worker, smallest job first, cancellation and close."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+
+from orion_events.errors import StorageUnavailable
+from orion_events.readpool import SMALL, ReadPool
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[ReadPool]:
+    opened = ReadPool()
+    try:
+        yield opened
+    finally:
+        await asyncio.to_thread(opened.close)
+
+
+async def hold(pool: ReadPool) -> tuple[threading.Event, asyncio.Future[None]]:
+    """Keep the worker busy until the returned event is set."""
+    started, release = threading.Event(), threading.Event()
+
+    def busy() -> None:
+        started.set()
+        assert release.wait(10)
+
+    running = asyncio.ensure_future(pool.run(busy, size=0))
+    assert await asyncio.to_thread(started.wait, 10)
+    return release, running
+
+
+async def test_jobs_run_on_one_thread_that_is_not_the_loops(pool: ReadPool) -> None:
+    threads = await asyncio.gather(*(pool.run(threading.get_ident, size=n) for n in range(20)))
+    assert len(set(threads)) == 1
+    assert threads[0] != threading.get_ident()
+
+
+async def test_small_jobs_go_first_then_the_others_in_the_order_they_came(
+    pool: ReadPool,
+) -> None:
+    release, running = await hold(pool)
+    order: list[int] = []
+    sizes = (5000, SMALL + 1, 3, 900, SMALL, 1)
+    jobs = [asyncio.ensure_future(pool.run(order.append, size, size=size)) for size in sizes]
+    await asyncio.sleep(0)  # every job queued behind the one running
+    assert pool.queued == len(sizes)
+    release.set()
+    await asyncio.gather(running, *jobs)
+    assert order == [3, SMALL, 1, 5000, SMALL + 1, 900]
+
+
+async def test_a_cancelled_job_that_has_not_started_never_runs(pool: ReadPool) -> None:
+    release, running = await hold(pool)
+    ran: list[str] = []
+    job = asyncio.ensure_future(pool.run(ran.append, "cancelled", size=1))
+    await asyncio.sleep(0)
+    job.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await job
+    await asyncio.sleep(0)  # the queued job learns of it in a callback the loop runs next
+    release.set()
+    await running
+    await pool.run(ran.append, "after", size=1)
+    assert ran == ["after"]
+    assert job.cancelled()
+
+
+async def test_a_job_raises_to_its_caller_and_the_worker_goes_on(pool: ReadPool) -> None:
+    def fails() -> None:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        await pool.run(fails, size=1)
+    assert await pool.run(sum, [1, 2], size=1) == 3
+
+
+async def test_close_fails_queued_jobs_and_refuses_new_ones(pool: ReadPool) -> None:
+    release, running = await hold(pool)
+    queued = asyncio.ensure_future(pool.run(sum, [1], size=1))
+    await asyncio.sleep(0)
+    closing = asyncio.ensure_future(asyncio.to_thread(pool.close))
+    for _ in range(1000):  # until close() has taken the queue (it then waits for `running`)
+        if not pool.queued:
+            break
+        await asyncio.sleep(0.01)
+    release.set()
+    await closing
+    await running  # the job under way finishes
+    with pytest.raises(StorageUnavailable):
+        await queued
+    with pytest.raises(StorageUnavailable):
+        await pool.run(sum, [1], size=1)
