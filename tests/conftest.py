@@ -6,13 +6,14 @@ that use it, and `make test` installs fuse3 first.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import BaseRunner, TestClient, TestServer
 
+from orion_events.store import Store
 from service.app import create_app
 from service.config import Config
 from service.edge import EdgeRunner
@@ -34,6 +35,19 @@ class EdgeTestServer(TestServer):
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "var"
+
+
+@pytest.fixture
+async def store(data_dir: Path) -> AsyncIterator[Store]:
+    """A store open on `data_dir`, closed after the test."""
+    # Imported here: support must be imported after its assert rewrite is registered below.
+    from tests.orion_events.support import open_store
+
+    opened = await open_store(data_dir)
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ and its preconditions still hold: a stale version is refused, a deleted session 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -19,15 +19,6 @@ from orion_events.log import FileLog
 from orion_events.store import Store
 from orion_events.views import SessionView
 from tests.orion_events.support import everything, log_path, open_store
-
-
-@pytest.fixture
-async def store(data_dir: Path) -> AsyncIterator[Store]:
-    opened = await open_store(data_dir)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def _sessions(store: Store) -> tuple[SessionView, SessionView, SessionView]:

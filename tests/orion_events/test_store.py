@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,15 +51,6 @@ def snapshot(store: Store) -> dict[str, Any]:
         "sessions": {v.id: session_dump(store.session(v.id)) for v in page.sessions},
         "settings": (settings_json(store.settings), attrs.asdict(store.settings)),
     }
-
-
-@pytest.fixture
-async def store(data_dir: Path) -> AsyncIterator[Store]:
-    opened = await open_store(data_dir)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 # -- concurrency ------------------------------------------------------------------------------
