@@ -44,12 +44,13 @@ from service.payloads import event_json
 
 log = logging.getLogger("orion")
 # How long a thread may hold the GIL while another waits for it (CPython's default: 5 ms). The
-# event loop takes the GIL back after every socket call, and while the read thread decodes or
-# folds a long history (orion_events/readpool.py) each of those waits up to this long: at 5 ms,
-# GET /api/health's median was 3.5 ms under 30 readers of a 20,000-message session's past, at
-# 0.5 ms 0.8 ms, the reads' throughput unchanged (make bench, reads part). It only matters while
-# two threads want the GIL at once; a service that reads no long history never waits on it.
-SWITCH_INTERVAL = 0.0005
+# event loop takes the GIL back after every socket call, and while a read thread decodes or
+# folds a long history (orion_events/readpool.py) each of those waits up to this long. Under 30
+# readers of a 20,000-message session's past, GET /api/health's median was 3.5 ms at 5 ms,
+# 0.7 ms at 0.5 ms and 0.3 ms at 0.1 ms (make bench, reads part; 0.05 ms did no better). It only
+# matters while two threads want the GIL at once; a service that reads no long history never
+# waits on it.
+SWITCH_INTERVAL = 0.0001
 LOG_HELP = (
     "keep the event log in this PostgreSQL database (postgresql://user:pass@host/db; "
     "env ORION_LOG_URL) instead of the data directory"

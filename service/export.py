@@ -8,6 +8,7 @@ from typing import Any
 
 from orion_events.events import Recorded
 from orion_events.views import MessageView, SessionView
+from service.bodies import Mapped
 from service.payloads import event_json, session_json
 
 _BACKTICKS = re.compile(r"`+")
@@ -16,17 +17,21 @@ _BACKTICKS = re.compile(r"`+")
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]<>#~&|!])")
 
 
-def export_session(view: SessionView) -> dict[str, Any]:
+def export_session(view: SessionView, *, sliced: bool = False) -> dict[str, Any]:
     """The session object of an export: the API's session, flagged when it was deleted."""
-    body = session_json(view)
+    body = session_json(view, sliced=sliced)
     if view.deleted:
         body["deleted"] = True
     return body
 
 
-def export_json(view: SessionView, records: Sequence[Recorded]) -> dict[str, Any]:
-    """The session as it stands after `records`, and every one of those events."""
-    return {"session": export_session(view), "events": [event_json(r) for r in records]}
+def export_json(
+    view: SessionView, records: Sequence[Recorded], *, sliced: bool = False
+) -> dict[str, Any]:
+    """The session as it stands after `records`, and every one of those events (`sliced`: as
+    Mapped lists, for bodies.json_pieces)."""
+    events = Mapped(records, event_json) if sliced else [event_json(r) for r in records]
+    return {"session": export_session(view, sliced=sliced), "events": events}
 
 
 def export_markdown(view: SessionView) -> str:

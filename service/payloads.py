@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import orjson
@@ -15,9 +15,12 @@ from orion_events.events import Recorded, event_data
 from orion_events.log import is_session_id
 from orion_events.precondition import Expected
 from orion_events.views import SETTINGS_KEYS, MessageView, SessionView, SettingsView
+from service.bodies import Mapped
 from service.errors import ApiError, bad_request, unknown_field
 
 JSON = "application/json"
+# Messages: a longer session's body is encoded off the event loop (service/bodies.py).
+LONG_BODY = 128
 
 
 async def json_object(
@@ -92,7 +95,11 @@ def message_json(message: MessageView) -> dict[str, Any]:
     }
 
 
-def session_json(view: SessionView, *, messages: bool = True) -> dict[str, Any]:
+def session_json(
+    view: SessionView, *, messages: bool = True, sliced: bool = False
+) -> dict[str, Any]:
+    """The API's session; `sliced`: its messages as a Mapped, made as bodies.json_pieces
+    encodes them, a slice at a time (for a long session, off the loop)."""
     body: dict[str, Any] = {
         "id": view.id,
         "title": view.title,
@@ -105,7 +112,10 @@ def session_json(view: SessionView, *, messages: bool = True) -> dict[str, Any]:
     if view.forked_from is not None:
         body["forked_from"] = {"session_id": view.forked_from[0], "version": view.forked_from[1]}
     if messages:
-        body["messages"] = [message_json(m) for m in view.messages]
+        if sliced:
+            body["messages"] = Mapped(view.messages, message_json)
+        else:
+            body["messages"] = [message_json(m) for m in view.messages]
     return body
 
 
@@ -143,7 +153,7 @@ class EncodedSessions:
     def __init__(self, size: int = 512, summaries: int = 4096) -> None:
         self._size = size
         self._summaries_size = summaries
-        self._bodies: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+        self._bodies: OrderedDict[str, tuple[int, Sequence[bytes]]] = OrderedDict()
         self._summaries: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
         self._pages: dict[tuple[int | None, str | None], Page] = {}
         self._pages_at = -1  # the store's list_changes the kept pages were read at
@@ -171,26 +181,38 @@ class EncodedSessions:
         page = self._pages[(limit, cursor)] = (body, headers)
         return page
 
-    def body(self, view: SessionView) -> bytes:
-        return self._encoded(self._bodies, self._size, view, messages=True)
+    def body(self, view: SessionView) -> Sequence[bytes] | None:
+        """The session's body in pieces (service/bodies.py), encoded here if it is short; None
+        for a long one not kept: the caller encodes it off the loop and `keep`s it."""
+        cached = self._bodies.get(view.id)
+        if cached is not None and cached[0] == view.version:
+            self._bodies.move_to_end(view.id)
+            return cached[1]
+        if view.message_count > LONG_BODY:
+            return None
+        return self.keep(view, (orjson.dumps(session_json(view)),))
+
+    def keep(self, view: SessionView, pieces: Sequence[bytes]) -> Sequence[bytes]:
+        self._bodies[view.id] = (view.version, pieces)
+        self._bodies.move_to_end(view.id)
+        if len(self._bodies) > self._size:
+            self._bodies.popitem(last=False)
+        return pieces
 
     def summaries(self, views: Iterable[SessionView]) -> bytes:
         """The JSON array of these sessions' summaries, in order."""
-        cache, size = self._summaries, self._summaries_size
-        return b"[" + b",".join(self._encoded(cache, size, v, messages=False) for v in views) + b"]"
+        return b"[" + b",".join(self._summary(view) for view in views) + b"]"
 
-    @staticmethod
-    def _encoded(
-        cache: OrderedDict[str, tuple[int, bytes]], size: int, view: SessionView, *, messages: bool
-    ) -> bytes:
+    def _summary(self, view: SessionView) -> bytes:
+        cache = self._summaries
         cached = cache.get(view.id)
         if cached is not None and cached[0] == view.version:
             cache.move_to_end(view.id)
             return cached[1]
-        body = orjson.dumps(session_json(view, messages=messages))
+        body = orjson.dumps(session_json(view, messages=False))
         cache[view.id] = (view.version, body)
         cache.move_to_end(view.id)
-        if len(cache) > size:
+        if len(cache) > self._summaries_size:
             cache.popitem(last=False)
         return body
 

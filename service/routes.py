@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
 from aiohttp import web
 
 from orion_events.errors import InvalidInput
@@ -14,6 +13,7 @@ from orion_events.search import tokenize
 from orion_events.store import MAX_PAGE, Store
 from orion_events.views import SETTINGS_KEYS, SessionView, SettingsView
 from service import streams
+from service.bodies import json_pieces, send_pieces
 from service.export import export_json, export_markdown
 from service.keys import SESSION_BODIES, STORE
 from service.middlewares import Handler, guarded, no_route
@@ -48,20 +48,47 @@ def _next_link(request: web.Request, **query: Any) -> dict[str, str]:
     return {"Link": f'<{request.path}?{urlencode(query)}>; rel="next"'}
 
 
-def _created(view: Any) -> web.Response:
-    headers = {"Location": f"/api/sessions/{view.id}", **etag(view.version)}
-    return respond(session_json(view), status=201, headers=headers)
+async def _session(
+    request: web.Request,
+    view: SessionView,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.StreamResponse:
+    """The session's JSON, encoded once a version (EncodedSessions), a long one off the loop
+    and sent in pieces (bodies.py): answering a write to a long session costs what a read does."""
+    bodies = request.app[SESSION_BODIES]
+    pieces = bodies.body(view)
+    if pieces is None:
+        size = view.message_count
+        pieces = bodies.keep(
+            view, await _store(request).reads.run(_session_pieces, view, size=size)
+        )
+    headers = {**(headers or {}), **etag(view.version)}
+    return await send_pieces(request, pieces, content_type=JSON, status=status, headers=headers)
+
+
+def _session_pieces(view: SessionView) -> list[bytes]:
+    return json_pieces(session_json(view, sliced=True))
+
+
+async def _created(request: web.Request, view: SessionView) -> web.StreamResponse:
+    return await _session(request, view, status=201, headers=_location(view))
+
+
+def _location(view: SessionView) -> dict[str, str]:
+    return {"Location": f"/api/sessions/{view.id}"}
 
 
 # -- sessions -------------------------------------------------------------------------------------
 
 
-async def create_session(request: web.Request) -> web.Response:
+async def create_session(request: web.Request) -> web.StreamResponse:
     body = await json_object(request, {"title", "metadata"}, allow_empty=True)
     view = await _store(request).create_session(
         body.get("title"), body.get("metadata"), idempotency_key=_idempotency_key(request)
     )
-    return _created(view)
+    return await _created(request, view)
 
 
 async def list_sessions(request: web.Request) -> web.Response:
@@ -81,7 +108,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type=JSON, headers=headers)
 
 
-async def get_session(request: web.Request) -> web.Response:
+async def get_session(request: web.Request) -> web.StreamResponse:
     """The session now, or as it was at `?version=N` or at the instant `?as_of=`."""
     session_id = session_id_of(request)
     store = _store(request)
@@ -90,13 +117,11 @@ async def get_session(request: web.Request) -> web.Response:
         as_of = request.query.get("as_of")
         if version is not None or as_of is not None:
             view = await store.session_at(session_id, version=version, as_of=as_of)
-            return await _off_loop(store, session_json, view, size=view.message_count)
-    view = await store.loaded(session_id)
-    body = request.app[SESSION_BODIES].body(view)
-    return web.Response(body=body, content_type=JSON, headers=etag(view.version))
+            return await _off_loop(request, session_json, view, size=view.message_count)
+    return await _session(request, await store.loaded(session_id))
 
 
-async def update_session(request: web.Request) -> web.Response:
+async def update_session(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
     body = await json_object(request, {"title", "metadata"})
     view = await _store(request).update_session(
@@ -105,7 +130,7 @@ async def update_session(request: web.Request) -> web.Response:
         metadata=body.get("metadata"),
         expected_version=expected_version(request),
     )
-    return respond(session_json(view), headers=etag(view.version))
+    return await _session(request, view)
 
 
 async def delete_session(request: web.Request) -> web.Response:
@@ -114,17 +139,17 @@ async def delete_session(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def restore_session(request: web.Request) -> web.Response:
+async def restore_session(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
     view = await _store(request).restore_session(
         session_id,
         expected_version=expected_version(request),
         idempotency_key=_idempotency_key(request),
     )
-    return respond(session_json(view), headers=etag(view.version))
+    return await _session(request, view)
 
 
-async def fork_session(request: web.Request) -> web.Response:
+async def fork_session(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
     body = await json_object(request, {"message_id", "version", "title"}, allow_empty=True)
     store = _store(request)
@@ -136,10 +161,7 @@ async def fork_session(request: web.Request) -> web.Response:
         expected_version=expected_version(request),
         idempotency_key=_idempotency_key(request),
     )
-    # Off the loop: the new session holds every message it was forked with.
-    location = {"Location": f"/api/sessions/{view.id}"}
-    size = view.message_count
-    return await _off_loop(store, session_json, view, size=size, status=201, headers=location)
+    return await _created(request, view)
 
 
 # -- messages -------------------------------------------------------------------------------------
@@ -186,12 +208,12 @@ async def delete_message(request: web.Request) -> web.Response:
     return web.Response(status=204, headers=etag(view.version))
 
 
-async def clear_messages(request: web.Request) -> web.Response:
+async def clear_messages(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
     view = await _store(request).clear_messages(
         session_id, expected_version=expected_version(request)
     )
-    return respond(session_json(view), headers=etag(view.version))
+    return await _session(request, view)
 
 
 # -- history and the global feed ------------------------------------------------------------------
@@ -222,7 +244,7 @@ async def list_events(request: web.Request) -> web.Response:
     return respond([event_json(r) for r in records], headers=headers)
 
 
-async def export_session(request: web.Request) -> web.Response:
+async def export_session(request: web.Request) -> web.StreamResponse:
     """The session for keeping: `?format=json` (with every event) or `markdown` (a transcript)."""
     session_id = session_id_of(request)
     kind = request.query.get("format", "json")
@@ -236,30 +258,31 @@ async def export_session(request: web.Request) -> web.Response:
         return web.Response(text=text, content_type="text/markdown", headers=disposition)
     records = await store.history(session_id, 0, view.version)
     size = len(records)
-    return await _off_loop(store, export_json, view, records, size=size, headers=disposition)
+    return await _off_loop(request, export_json, view, records, size=size, headers=disposition)
 
 
 _SUFFIX = {"json": "json", "markdown": "md"}
 
 
 async def _off_loop(
-    store: Store,
+    request: web.Request,
     make: Callable[..., Any],
     view: SessionView,
     *args: Any,
     size: int,
     status: int = 200,
     headers: Mapping[str, str] | None = None,
-) -> web.Response:
+) -> web.StreamResponse:
     """The JSON of `make(view, *args)` with the view's ETag, built and encoded on the store's
-    read thread: a body of a long history costs as much as reading it."""
+    read thread and sent in pieces (bodies.py): a body of a long history costs as much as
+    reading it, and holds the loop no longer than a piece at a time."""
 
-    def encode() -> bytes:
-        return orjson.dumps(make(view, *args))
+    def encode() -> list[bytes]:
+        return json_pieces(make(view, *args, sliced=True))
 
-    body = await store.reads.run(encode, size=size)
+    pieces = await _store(request).reads.run(encode, size=size)
     headers = {**(headers or {}), **etag(view.version)}
-    return web.Response(body=body, status=status, content_type=JSON, headers=headers)
+    return await send_pieces(request, pieces, content_type=JSON, status=status, headers=headers)
 
 
 # -- settings and health --------------------------------------------------------------------------

@@ -69,26 +69,33 @@ def threads(monkeypatch: pytest.MonkeyPatch) -> Threads:
     return seen
 
 
-async def test_time_travel_export_and_fork_run_off_the_loop(client: Any, threads: Threads) -> None:
+async def test_time_travel_export_fork_and_long_bodies_run_off_the_loop(
+    client: Any, threads: Threads
+) -> None:
+    count = payloads.LONG_BODY + 20  # a session whose body is built off the loop too
     sid = await create(client, title="long")
-    for n in range(60):
+    for n in range(count):
         await add(client, sid, f"message {n}")
     loop_thread = threading.get_ident()
     threads.clear()
 
-    for query in ({"version": "50"}, {"as_of": "2999-01-01T00:00:00Z"}):
+    for query in ({"version": "140"}, {"as_of": "2999-01-01T00:00:00Z"}):
         response = await client.get(f"/api/sessions/{sid}", params=query)
         assert response.status == 200
-        assert len((await response.json())["messages"]) >= 49
+        assert len((await response.json())["messages"]) >= 139
     for kind in ("json", "markdown"):
         response = await client.get(f"/api/sessions/{sid}/export", params={"format": kind})
         assert response.status == 200
-        assert "message 59" in await response.text()
-    response = await client.post(f"/api/sessions/{sid}/fork", json={"version": 40})
+        assert f"message {count - 1}" in await response.text()
+    response = await client.post(f"/api/sessions/{sid}/fork", json={"version": 130})
     assert response.status == 201
-    assert len((await response.json())["messages"]) == 39
+    assert len((await response.json())["messages"]) == 129
     response = await client.get(f"/api/sessions/{sid}/events", params={"limit": 1000})
-    assert len(await response.json()) == 61
+    assert len(await response.json()) == count + 1
+    response = await client.put(f"/api/sessions/{sid}", json={"title": "renamed"})
+    assert len((await response.json())["messages"]) == count
+    response = await client.get(f"/api/sessions/{sid}")
+    assert len((await response.json())["messages"]) == count
 
     assert all(threads.total().values()), threads.total()
     assert threads.on(loop_thread) == dict.fromkeys(threads.calls, 0)
