@@ -107,8 +107,9 @@ async def send_pieces(
     response.content_type = content_type
     response.content_length = sum(len(piece) for piece in pieces)
     await response.prepare(request)
-    for piece in pieces:
-        await response.write(piece)  # waits while the client is behind: a piece held at a time
+    if request.method != "HEAD":  # a HEAD is answered by the GET route, headers alone
+        for piece in pieces:
+            await response.write(piece)  # waits while the client is behind: a piece at a time
     await response.write_eof()
     return response
 

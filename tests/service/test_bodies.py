@@ -84,6 +84,13 @@ async def test_a_long_session_is_served_in_pieces_with_the_bytes_of_a_short_one(
     response = await client.get(f"/api/sessions/{sid}", params={"version": view.version})
     assert await response.read() == expected
 
+    # HEAD: the headers alone, and the connection still sound for the next request on it.
+    head = await client.head(f"/api/sessions/{sid}")
+    assert head.status == 200
+    assert head.headers["Content-Length"] == str(len(expected))
+    assert await head.read() == b""
+    assert await (await client.get(f"/api/sessions/{sid}")).read() == expected
+
     renamed = await client.put(f"/api/sessions/{sid}", json={"title": "renamed"})
     assert renamed.status == 200
     body = await renamed.read()
