@@ -14,6 +14,8 @@ import os
 from array import array
 from pathlib import Path
 
+import attrs
+
 from orion_events.codec import GENESIS, LineDamage, decode
 from orion_events.errors import CorruptLog
 from orion_events.events import Recorded
@@ -97,6 +99,22 @@ def line_starts(path: Path, length: int) -> array[int]:
     if line != length:
         raise CorruptLog(f"{path} does not end its first {length} bytes with a whole line")
     return starts
+
+
+@attrs.frozen
+class LogSpan:
+    """Lines of one log file by byte range, as far as readers see it: what a reader in another
+    process needs to read them itself (readproc.py)."""
+
+    path: Path
+    stream: str
+    start: int
+    end: int
+    first_seq: int
+    count: int
+
+    def read(self) -> list[Recorded]:
+        return read_lines(self.path, self.stream, self.start, self.end, self.first_seq, self.count)
 
 
 def read_lines(

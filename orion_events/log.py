@@ -38,7 +38,7 @@ from orion_events.durable import PosixIO, require_syncfs
 from orion_events.errors import DataDirLocked, SessionReadOnly, StorageUnavailable, VersionConflict
 from orion_events.events import Recorded
 from orion_events.feed import FeedEntry, FeedIndex
-from orion_events.lineindex import LineIndexes, read_lines
+from orion_events.lineindex import LineIndexes, LogSpan
 from orion_events.readpool import ReadPool
 from orion_events.snapshot import StreamMark
 
@@ -110,6 +110,11 @@ class EventLog(Protocol):
         It costs what it returns, not what the stream holds: only those events are read and
         decoded (each one's hash checked, and the chain across them), off the event loop.
         """
+        ...
+
+    async def span(self, stream: str, after: int = 0, limit: int | None = None) -> LogSpan | None:
+        """Where the events `read` would return lie in the log's file, for a reader in another
+        process (readproc.py); None when there are none, or the log is not a file."""
         ...
 
     @property
@@ -503,18 +508,20 @@ class FileLog:
     # -- reads and shutdown -------------------------------------------------------------------
 
     async def read(self, stream: str, after: int = 0, limit: int | None = None) -> list[Recorded]:
+        span = await self.span(stream, after, limit)
+        if span is None:
+            return []
+        return await self._reads.run(span.read, size=span.count)
+
+    async def span(self, stream: str, after: int = 0, limit: int | None = None) -> LogSpan | None:
         file = self._files.get(stream)
         if file is None or file.mark is None:
-            return []  # unknown, or its first append failed: nothing durable to read
+            return None  # unknown, or its first append failed: nothing durable to read
         # As far as readers see the log (its mark moves as appends are published), never into
         # a batch still being committed.
         index = await self._lines.of(stream, file.path, file.mark.seq, file.mark.length)
         start, end, count = index.span(after, limit)
-        if not count:
-            return []
-        return await self._reads.run(
-            read_lines, file.path, stream, start, end, after + 1, count, size=count
-        )
+        return LogSpan(file.path, stream, start, end, after + 1, count) if count else None
 
     @property
     def reads(self) -> ReadPool:

@@ -36,6 +36,7 @@ from orion_events.errors import (
     VersionConflict,
 )
 from orion_events.events import Recorded
+from orion_events.lineindex import LogSpan
 from orion_events.log import LoadedStream, Resume
 from orion_events.pgrows import (
     APPEND_LOCK,
@@ -406,6 +407,9 @@ class PostgresLog:
         if self._pool is None:
             raise StorageUnavailable("the log is closed")
         return self._pool
+
+    async def span(self, stream: str, after: int = 0, limit: int | None = None) -> LogSpan | None:
+        return None  # rows, not a file: reads decode them on the read thread
 
     async def read(self, stream: str, after: int = 0, limit: int | None = None) -> list[Recorded]:
         pool = self._opened()

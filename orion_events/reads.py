@@ -10,14 +10,17 @@ written by then, however long the log behind them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from orion_events.events import Recorded
+from orion_events.lineindex import LogSpan
 from orion_events.log import EventLog
 from orion_events.projector import SessionFold, message_data
+from orion_events.readproc import ReadProcess
 from orion_events.views import MessageList, SessionView
+
+T = TypeVar("T")
 
 PAGE = 1024  # events read, then folded, at a time: what a long read holds besides its view
 FIRST_PAGE = 16  # a read of the start (?version=1, ?as_of before much happened) reads little
@@ -33,6 +36,7 @@ class History:
     def __init__(self, log: EventLog) -> None:
         self._log = log
         self._wide = asyncio.Semaphore(WIDE_READS)
+        self._process = ReadProcess()
 
     async def events(self, stream: str, after: int, limit: int) -> list[Recorded]:
         """The events of `stream` after seq `after`, at most `limit` of them."""
@@ -59,20 +63,68 @@ class History:
         ends before the first event stamped after `before`, whatever follows it.
         """
         fold = SessionFold()
-        pool = self._log.reads
-        after, size, wide = 0, FIRST_PAGE, False
-        async with contextlib.AsyncExitStack() as turn:
-            while True:
-                if after and not wide:  # past the first page: a wide read, which takes a turn
-                    await turn.enter_async_context(self._wide)
-                    wide = True
-                want = size if upto is None else min(size, upto - after)
-                page = await self._log.read(stream, after, want) if want else []
-                last = len(page) < want or not page or page[-1].seq == upto
-                done, view = await pool.run(_fold, fold, page, before, last, size=len(page))
-                if done:
-                    return view
-                after, size = page[-1].seq, PAGE
+        done, view, after = await self._step(fold, stream, 0, FIRST_PAGE, upto, before)
+        if not done:
+            async with self._wide:  # past the first page: a wide read, which takes a turn
+                while not done:
+                    done, view, after = await self._step(fold, stream, after, PAGE, upto, before)
+        return view
+
+    async def past(
+        self,
+        stream: str,
+        finish: Callable[[SessionView], T],
+        *,
+        upto: int | None = None,
+        before: str | None = None,
+    ) -> tuple[int, T] | None:
+        """`finish(view)` of the session as `session` finds it, with the view's version; None
+        when it did not exist then, or was deleted. Past the first page, where the log is a
+        file, the fold and `finish` run in the read process (readproc.py), off this process's
+        GIL: `finish` must be a module's own function; its result comes back pickled."""
+        fold = SessionFold()
+        done, view, _ = await self._step(fold, stream, 0, FIRST_PAGE, upto, before)
+        if not done:
+            async with self._wide:
+                span = await self._log.span(stream, 0, upto)
+                if span is not None:
+                    return await self._process.run(fold_span, span, before, finish)
+            view = await self.session(stream, upto=upto, before=before)
+        if view is None or view.deleted:
+            return None
+        made = await self._log.reads.run(finish, view, size=view.message_count)
+        return view.version, made
+
+    async def _step(
+        self,
+        fold: SessionFold,
+        stream: str,
+        after: int,
+        size: int,
+        upto: int | None,
+        before: str | None,
+    ) -> tuple[bool, SessionView | None, int]:
+        """Fold the next page (at most `size` events after seq `after`) on the read thread:
+        whether the fold is done, the view then, and the seq folded up to."""
+        want = size if upto is None else min(size, upto - after)
+        page = await self._log.read(stream, after, want) if want else []
+        last = len(page) < want or not page or page[-1].seq == upto
+        done, view = await self._log.reads.run(_fold, fold, page, before, last, size=len(page))
+        return done, view, page[-1].seq if page else after
+
+    def close(self) -> None:
+        self._process.close()
+
+
+def fold_span(
+    span: LogSpan, before: str | None, finish: Callable[[SessionView], T]
+) -> tuple[int, T] | None:
+    """In the read process: `History.past` over the lines of `span`, read from its file."""
+    fold = SessionFold()
+    _, view = _fold(fold, span.read(), before, True)
+    if view is None or view.deleted:
+        return None
+    return view.version, finish(view)
 
 
 def _fold(
@@ -101,4 +153,4 @@ def fork_messages(messages: MessageList, up_to: str | None) -> list[dict[str, An
     return [message_data(message) for message in messages[:count]]
 
 
-__all__ = ["FIRST_PAGE", "PAGE", "WIDE_READS", "History", "fork_messages"]
+__all__ = ["FIRST_PAGE", "PAGE", "WIDE_READS", "History", "fold_span", "fork_messages"]

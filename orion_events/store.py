@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import attrs
 import orjson
@@ -85,6 +85,7 @@ from orion_events.search import SearchIndex, SearchPage
 from orion_events.views import MessageView, SessionView, SettingsView
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 View: TypeAlias = SessionView | SettingsView | None
 Decide: TypeAlias = Callable[[Any], Sequence[Event]]
@@ -311,6 +312,7 @@ class Store:
                 await self.write_snapshot()
             except OSError as exc:  # derived data: a failed snapshot costs a slower start only
                 log.warning("could not write a snapshot: %s", exc)
+        await asyncio.to_thread(self._history.close)  # waits for a long read under way
         await self._log.close()
         self._heap.stop()
 
@@ -442,14 +444,36 @@ class Store:
         self, session_id: str, *, version: int | None = None, as_of: str | None = None
     ) -> SessionView:
         """The session exactly as it was at `version`, or at the instant `as_of` (RFC 3339)."""
-        current = self._known(session_id)
-        if version is not None and not 1 <= version <= current.version:
-            raise SessionNotFound(f"session {session_id} has no version {version}")
-        instant = None if as_of is None else parse_timestamp(as_of, field="as_of")
+        instant = self._instant(session_id, version, as_of)
         view = await self._history.session(session_id, upto=version, before=instant)
         if view is None or view.deleted:
             raise SessionNotFound(f"session {session_id} did not exist then")
         return view
+
+    async def past(
+        self,
+        session_id: str,
+        finish: Callable[[SessionView], T],
+        *,
+        version: int | None = None,
+        as_of: str | None = None,
+    ) -> tuple[int, T]:
+        """`finish(view)` of the session as `session_at` finds it, and the view's version; a
+        long fold and `finish` run in the read process (reads.History.past): `finish` must be
+        a module's own function, and its result must pickle."""
+        instant = self._instant(session_id, version, as_of)
+        made = await self._history.past(session_id, finish, upto=version, before=instant)
+        if made is None:
+            raise SessionNotFound(f"session {session_id} did not exist then")
+        return made
+
+    def _instant(self, session_id: str, version: int | None, as_of: str | None) -> str | None:
+        """Check a point in a session's past (a version it had; an RFC 3339 instant) and
+        return the instant in the log's own form."""
+        current = self._known(session_id)
+        if version is not None and not 1 <= version <= current.version:
+            raise SessionNotFound(f"session {session_id} has no version {version}")
+        return None if as_of is None else parse_timestamp(as_of, field="as_of")
 
     async def feed(self, after: int = 0, limit: int = 100) -> list[Recorded]:
         """Every durable event of every log after global position `after`, in order."""

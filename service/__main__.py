@@ -4,4 +4,5 @@ import sys
 
 from service.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not again in a child process that multiprocessing spawns
+    sys.exit(main())

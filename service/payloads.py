@@ -15,7 +15,7 @@ from orion_events.events import Recorded, event_data
 from orion_events.log import is_session_id
 from orion_events.precondition import Expected
 from orion_events.views import SETTINGS_KEYS, MessageView, SessionView, SettingsView
-from service.bodies import Mapped
+from service.bodies import Mapped, json_pieces
 from service.errors import ApiError, bad_request, unknown_field
 
 JSON = "application/json"
@@ -215,6 +215,12 @@ class EncodedSessions:
         if len(cache) > self._summaries_size:
             cache.popitem(last=False)
         return body
+
+
+def session_pieces(view: SessionView) -> list[bytes]:
+    """The session's JSON in pieces, made a slice at a time (bodies.py): for a long session,
+    on a read thread or in the read process."""
+    return json_pieces(session_json(view, sliced=True))
 
 
 def settings_json(view: SettingsView) -> dict[str, Any]:

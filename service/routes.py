@@ -29,6 +29,7 @@ from service.payloads import (
     respond,
     session_id_of,
     session_json,
+    session_pieces,
     settings_json,
 )
 
@@ -61,15 +62,9 @@ async def _session(
     pieces = bodies.body(view)
     if pieces is None:
         size = view.message_count
-        pieces = bodies.keep(
-            view, await _store(request).reads.run(_session_pieces, view, size=size)
-        )
+        pieces = bodies.keep(view, await _store(request).reads.run(session_pieces, view, size=size))
     headers = {**(headers or {}), **etag(view.version)}
     return await send_pieces(request, pieces, content_type=JSON, status=status, headers=headers)
-
-
-def _session_pieces(view: SessionView) -> list[bytes]:
-    return json_pieces(session_json(view, sliced=True))
 
 
 async def _created(request: web.Request, view: SessionView) -> web.StreamResponse:
@@ -116,8 +111,10 @@ async def get_session(request: web.Request) -> web.StreamResponse:
         version = int_param(request, "version", default=None, low=1, high=1 << 62)
         as_of = request.query.get("as_of")
         if version is not None or as_of is not None:
-            view = await store.session_at(session_id, version=version, as_of=as_of)
-            return await _off_loop(request, session_json, view, size=view.message_count)
+            then, pieces = await store.past(
+                session_id, session_pieces, version=version, as_of=as_of
+            )
+            return await send_pieces(request, pieces, content_type=JSON, headers=etag(then))
     return await _session(request, await store.loaded(session_id))
 
 

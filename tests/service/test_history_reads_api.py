@@ -9,16 +9,21 @@ wrapping the functions that do that work; nothing here is timed.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 
-from orion_events import lineindex, projector
+from orion_events import lineindex, projector, reads
 from orion_events.events import Recorded
+from orion_events.readpool import LOWEST_PRIORITY
 from service import export, payloads, streams
 from service.keys import STORE
+from service.payloads import session_json, session_pieces
 from tests.service.test_live_api import (
     add,
     check_messages,
@@ -99,6 +104,41 @@ async def test_time_travel_export_fork_and_long_bodies_run_off_the_loop(
 
     assert all(threads.total().values()), threads.total()
     assert threads.on(loop_thread) == dict.fromkeys(threads.calls, 0)
+
+
+async def test_a_long_read_of_the_past_runs_in_the_read_process(
+    client: Any, threads: Threads
+) -> None:
+    """Past the first page, `?version=` and `?as_of` of a file log are folded and encoded in
+    the read process, at the lowest CPU priority: here only the first page is decoded."""
+    sid = await create(client, title="long")
+    for n in range(200):
+        await add(client, sid, f"message {n}")
+    store = client.app[STORE]
+    expected = {
+        n: orjson.dumps(session_json(await store.session_at(sid, version=n))) for n in (5, 150)
+    }
+    threads.clear()
+
+    response = await client.get(f"/api/sessions/{sid}", params={"version": "150"})
+    assert response.status == 200
+    assert response.headers["ETag"] == '"150"'
+    assert await response.read() == expected[150]
+    assert threads.total()["decode"] == reads.FIRST_PAGE
+    (child,) = multiprocessing.active_children()
+    assert os.getpriority(os.PRIO_PROCESS, child.pid) == LOWEST_PRIORITY
+
+    response = await client.get(f"/api/sessions/{sid}", params={"as_of": "2999-01-01T00:00:00Z"})
+    assert (await response.json())["version"] == 201
+    threads.clear()
+    response = await client.get(f"/api/sessions/{sid}", params={"version": "5"})  # one page
+    assert await response.read() == expected[5]
+    assert threads.total()["decode"] == 5
+
+    await store.delete_session(sid)
+    response = await client.get(f"/api/sessions/{sid}", params={"version": "202"})
+    assert response.status == 404  # deleted then, as an id that never existed
+    assert await store.past(sid, session_pieces, version=201) is not None
 
 
 @pytest.fixture
