@@ -18,8 +18,8 @@ import random
 import uuid
 from pathlib import Path
 
-from orion_events.codec import GENESIS, encode_batch
-from orion_events.events import MessageAdded, Recorded, SessionCreated
+from orion_events.domain.events import MessageAdded, Recorded, SessionCreated
+from orion_events.storage.codec import GENESIS, encode_batch
 
 ROLES = ("user", "assistant")
 SEED = 20251110

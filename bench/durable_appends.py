@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.peers import SqlitePeer
-from orion_events.commit import SyncMode
-from orion_events.log import FileLog
-from orion_events.store import Store
+from orion_events.storage.files.commit import SyncMode
+from orion_events.storage.files.log import FileLog
+from orion_events.store.store import Store
 
 CONTENT = "x" * 300
 MODES = ("fdatasync", "syncfs", "each", "shared")

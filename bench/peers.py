@@ -55,8 +55,8 @@ from typing import Any
 import orjson
 
 from bench.datagen import make_data_dir
-from orion_events.log import FileLog
-from orion_events.store import Store
+from orion_events.storage.files.log import FileLog
+from orion_events.store.store import Store
 
 PROJECT = Path(__file__).resolve().parent.parent
 TMP_ROOT = PROJECT / "bench" / "results" / "tmp"

@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from orion_events.durable import PosixIO
-from orion_events.log import EventLog, FileLog
-from orion_events.pglog import PostgresLog
-from orion_events.pgrows import redact
-from orion_events.store import Store
+from orion_events.storage.files.durable import PosixIO
+from orion_events.storage.files.log import EventLog, FileLog
+from orion_events.storage.postgres.log import PostgresLog
+from orion_events.storage.postgres.rows import redact
+from orion_events.store.store import Store
 from service.config import Config
 from service.keys import CONFIG, LOAD_REPORT, SESSION_BODIES, SHUTTING_DOWN, STORE
 from service.limits import open_logs_within

@@ -15,10 +15,8 @@ from typing import Any
 import orjson
 from attrs import frozen
 
-from orion_events.backup import backup, restore
-from orion_events.codec import scan
-from orion_events.errors import DataDirLocked, InvalidInput, OrionError, SessionNotFound
-from orion_events.events import (
+from orion_events.domain.errors import DataDirLocked, InvalidInput, OrionError, SessionNotFound
+from orion_events.domain.events import (
     MessageAdded,
     MessageDeleted,
     MessageEdited,
@@ -28,13 +26,15 @@ from orion_events.events import (
     SessionForked,
     SessionRenamed,
 )
-from orion_events.log import OPERATIONS_STREAM, SETTINGS_STREAM, is_session_id
-from orion_events.migrate import migrate
-from orion_events.pgrows import redact, verify_database
-from orion_events.projector import apply_session, replay_session
-from orion_events.purge import purge
-from orion_events.verify import log_files, verify_dir
-from orion_events.views import SessionView
+from orion_events.domain.projector import apply_session, replay_session
+from orion_events.domain.views import SessionView
+from orion_events.ops.backup import backup, restore
+from orion_events.ops.copy import migrate
+from orion_events.ops.purge import purge
+from orion_events.ops.verify import log_files, verify_dir
+from orion_events.storage.codec import scan
+from orion_events.storage.files.log import OPERATIONS_STREAM, SETTINGS_STREAM, is_session_id
+from orion_events.storage.postgres.rows import redact, verify_database
 from service import edge
 from service.app import create_app
 from service.config import SYNC_MODES, Config, ConfigError
@@ -45,7 +45,7 @@ from service.payloads import event_json
 log = logging.getLogger("orion")
 # How long a thread may hold the GIL while another waits for it (CPython's default: 5 ms). The
 # event loop takes the GIL back after every socket call, and while a read thread decodes or
-# folds a long history (orion_events/readpool.py) each of those waits up to this long. Under 30
+# folds a long history (storage/readpool.py) each of those waits up to this long. Under 30
 # readers of a 20,000-message session's past, GET /api/health's median was 3.5 ms at 5 ms,
 # 0.7 ms at 0.5 ms and 0.3 ms at 0.1 ms (make bench, reads part; 0.05 ms did no better). It only
 # matters while two threads want the GIL at once; a service that reads no long history never

@@ -6,8 +6,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from orion_events.events import Recorded
-from orion_events.views import MessageView, SessionView
+from orion_events.domain.events import Recorded
+from orion_events.domain.views import MessageView, SessionView
 from service.bodies import Mapped
 from service.payloads import event_json, session_json
 

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from orion_events.store import LoadReport, Store
+from orion_events.store.store import LoadReport, Store
 from service.config import Config
 from service.payloads import EncodedSessions
 

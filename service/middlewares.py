@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from orion_events import errors
+from orion_events.domain import errors
 from service.errors import ApiError, BodyFramingError
 from service.payloads import respond
 

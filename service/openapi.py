@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of the HTTP API (SPEC §4, §6, §7), as plain data.
 
-Built once from the same limits the validators enforce (orion_events.validation) and the event
+Built once from the same limits the validators enforce (orion_events.domain.rules) and the event
 types the log knows, so the document cannot drift from them. Served by GET /api/openapi.json;
 tests/service/test_openapi.py checks that it describes exactly the routes the app registers.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from orion_events import validation
-from orion_events.events import EVENT_TYPES
-from orion_events.store import MAX_PAGE
+from orion_events.domain import rules as validation
+from orion_events.domain.events import EVENT_TYPES
+from orion_events.store.store import MAX_PAGE
 
 JSON = "application/json"
 SSE = "text/event-stream"

@@ -10,11 +10,11 @@ from typing import Any, TypeAlias
 import orjson
 from aiohttp import web
 
-from orion_events.errors import InvalidInput, SessionNotFound
-from orion_events.events import Recorded, event_data
-from orion_events.log import is_session_id
-from orion_events.precondition import Expected
-from orion_events.views import SETTINGS_KEYS, MessageView, SessionView, SettingsView
+from orion_events.domain.errors import InvalidInput, SessionNotFound
+from orion_events.domain.events import Recorded, event_data
+from orion_events.domain.precondition import Expected
+from orion_events.domain.views import SETTINGS_KEYS, MessageView, SessionView, SettingsView
+from orion_events.storage.files.log import is_session_id
 from service.bodies import Mapped, json_pieces
 from service.errors import ApiError, bad_request, unknown_field
 

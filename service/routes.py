@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from orion_events.errors import InvalidInput
-from orion_events.search import tokenize
-from orion_events.store import MAX_PAGE, Store
-from orion_events.views import SETTINGS_KEYS, SessionView, SettingsView
+from orion_events.domain.errors import InvalidInput
+from orion_events.domain.views import SETTINGS_KEYS, SessionView, SettingsView
+from orion_events.indexes.search import tokenize
+from orion_events.store.store import MAX_PAGE, Store
 from service import streams
 from service.bodies import json_pieces, send_pieces
 from service.export import export_json, export_markdown

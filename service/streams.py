@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from orion_events.errors import InvalidInput
-from orion_events.events import Recorded
+from orion_events.domain.errors import InvalidInput
+from orion_events.domain.events import Recorded
 from service.keys import CONFIG, SHUTTING_DOWN, STORE
 from service.payloads import event_json, int_param, is_count, session_id_of
 

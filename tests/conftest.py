@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import BaseRunner, TestClient, TestServer
 
-from orion_events.store import Store
+from orion_events.store.store import Store
 from service.app import create_app
 from service.config import Config
 from service.edge import EdgeRunner

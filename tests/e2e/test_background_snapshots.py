@@ -11,7 +11,7 @@ import aiohttp
 import orjson
 import pytest
 
-from orion_events import snapshot
+from orion_events.store import snapshot
 from tests.e2e.conftest import ServerFactory
 
 pytestmark = pytest.mark.e2e

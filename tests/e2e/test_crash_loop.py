@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orion_events.verify import verify_dir
+from orion_events.ops.verify import verify_dir
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.test_process import assert_verify_ok, fetch_sessions, serve_under_load
 

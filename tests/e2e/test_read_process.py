@@ -1,4 +1,4 @@
-"""The read process (orion_events/readproc.py) under the real `serve`: a long read of the past
+"""The read process (storage/readproc.py) under the real `serve`: a long read of the past
 is answered from it, whichever way serve was launched, and it ends with the service, even after
 a kill -9 (it would otherwise wait for ever on pipes it holds both ends of)."""
 

@@ -10,11 +10,11 @@ from typing import Any
 import attrs
 import orjson
 
-from orion_events.durable import PosixIO
-from orion_events.log import FileLog
-from orion_events.store import LoadReport, Store
-from orion_events.verify import verify_dir
-from orion_events.views import SessionView
+from orion_events.domain.views import SessionView
+from orion_events.ops.verify import verify_dir
+from orion_events.storage.files.durable import PosixIO
+from orion_events.storage.files.log import FileLog
+from orion_events.store.store import LoadReport, Store
 
 
 async def open_with_report(data_dir: Path) -> tuple[Store, LoadReport]:

@@ -21,11 +21,11 @@ from typing import Any
 import attrs
 import pytest
 
-from orion_events.backup import BackupError, BackupReport, backup, restore
-from orion_events.durable import PosixIO
-from orion_events.errors import DataDirLocked
-from orion_events.store import Store
-from orion_events.verify import verify_dir
+from orion_events.domain.errors import DataDirLocked
+from orion_events.ops.backup import BackupError, BackupReport, backup, restore
+from orion_events.ops.verify import verify_dir
+from orion_events.storage.files.durable import PosixIO
+from orion_events.store.store import Store
 from tests.orion_events.support import (
     assert_verifies,
     everything,

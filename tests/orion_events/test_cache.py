@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orion_events.log import FileLog
-from orion_events.snapshot import FILE_NAME as SNAPSHOT_FILE
-from orion_events.store import Store
+from orion_events.storage.files.log import FileLog
+from orion_events.store.snapshot import FILE_NAME as SNAPSHOT_FILE
+from orion_events.store.store import Store
 from service.payloads import session_json
 
 BUDGET = 100_000  # bytes: a handful of the sessions below

@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from orion_events import codec
-from orion_events.codec import GENESIS, decode, encode_batch, scan
-from orion_events.events import MessageAdded, Recorded, SessionCreated
+from orion_events.domain.events import MessageAdded, Recorded, SessionCreated
+from orion_events.storage import codec
+from orion_events.storage.codec import GENESIS, decode, encode_batch, scan
 
 STREAM = "11111111-1111-4111-8111-111111111111"
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from orion_events.durable import PosixIO
-from orion_events.errors import StorageUnavailable
-from orion_events.events import MessageAdded, Recorded, SessionCreated
-from orion_events.log import FileLog
+from orion_events.domain.errors import StorageUnavailable
+from orion_events.domain.events import MessageAdded, Recorded, SessionCreated
+from orion_events.storage.files.durable import PosixIO
+from orion_events.storage.files.log import FileLog
 from tests.orion_events.support import (
     assert_chain,
     assert_verifies,

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from orion_events.durable import PosixIO
-from orion_events.errors import StorageUnavailable
-from orion_events.store import Store
-from orion_events.views import SessionView
+from orion_events.domain.errors import StorageUnavailable
+from orion_events.domain.views import SessionView
+from orion_events.storage.files.durable import PosixIO
+from orion_events.store.store import Store
 from tests.orion_events.support import (
     FaultyIO,
     assert_chain,

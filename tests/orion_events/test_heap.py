@@ -7,7 +7,7 @@ import asyncio
 import gc
 from pathlib import Path
 
-from orion_events.heap import HeapKeeper
+from orion_events.store.gc_policy import HeapKeeper
 from tests.orion_events.support import open_store
 
 

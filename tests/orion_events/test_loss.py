@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from orion_events.codec import GENESIS
-from orion_events.errors import SessionReadOnly, StorageUnavailable
-from orion_events.events import MessageAdded
-from orion_events.purge import purge
-from orion_events.verify import verify_dir
+from orion_events.domain.errors import SessionReadOnly, StorageUnavailable
+from orion_events.domain.events import MessageAdded
+from orion_events.ops.purge import purge
+from orion_events.ops.verify import verify_dir
+from orion_events.storage.codec import GENESIS
 from tests.orion_events.support import (
     assert_verifies,
     lines_of,

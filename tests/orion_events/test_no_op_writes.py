@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from attrs import frozen
 
-from orion_events.errors import PreconditionFailed, SessionNotFound, SessionReadOnly
-from orion_events.log import FileLog
-from orion_events.store import Store
-from orion_events.views import SessionView
+from orion_events.domain.errors import PreconditionFailed, SessionNotFound, SessionReadOnly
+from orion_events.domain.views import SessionView
+from orion_events.storage.files.log import FileLog
+from orion_events.store.store import Store
 from tests.orion_events.support import everything, log_path, open_store
 
 

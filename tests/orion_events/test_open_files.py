@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from orion_events.durable import PosixIO
-from orion_events.errors import StorageUnavailable
-from orion_events.log import FileLog
-from orion_events.store import Store
+from orion_events.domain.errors import StorageUnavailable
+from orion_events.storage.files.durable import PosixIO
+from orion_events.storage.files.log import FileLog
+from orion_events.store.store import Store
 from tests.orion_events.support import assert_verifies, read_lines
 
 

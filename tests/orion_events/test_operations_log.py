@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orion_events.backup import backup, restore
-from orion_events.purge import purge
-from orion_events.verify import verify_dir
+from orion_events.ops.backup import backup, restore
+from orion_events.ops.purge import purge
+from orion_events.ops.verify import verify_dir
 from tests.orion_events.support import open_store
 
 

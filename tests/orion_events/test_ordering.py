@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from orion_events.ordering import SessionOrder
-from orion_events.views import SessionView
+from orion_events.domain.views import SessionView
+from orion_events.store.session_order import SessionOrder
 
 
 def _naive(views: dict[str, SessionView]) -> list[str]:

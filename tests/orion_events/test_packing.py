@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from orion_events import packing
-from orion_events.views import MessageList, MessageView
+from orion_events.domain import packing
+from orion_events.domain.views import MessageList, MessageView
 
 AT = "2026-12-02T06:00:00.123456Z"
 

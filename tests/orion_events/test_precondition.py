@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from orion_events.errors import PreconditionFailed
-from orion_events.precondition import Expected, check_version
-from orion_events.views import SessionView
+from orion_events.domain.errors import PreconditionFailed
+from orion_events.domain.precondition import Expected, check_version
+from orion_events.domain.views import SessionView
 from tests.orion_events.support import open_store
 
 

@@ -9,9 +9,8 @@ import orjson
 import pytest
 from attrs import asdict
 
-from orion_events.codec import scan
-from orion_events.errors import CorruptLog
-from orion_events.events import (
+from orion_events.domain.errors import CorruptLog
+from orion_events.domain.events import (
     MessageAdded,
     MessagesCleared,
     Recorded,
@@ -19,14 +18,15 @@ from orion_events.events import (
     SessionRenamed,
     SettingsChanged,
 )
-from orion_events.projector import (
+from orion_events.domain.projector import (
     AUTO_TITLE_MAX_CODE_POINTS,
     apply_session,
     auto_title,
     replay_session,
     replay_settings,
 )
-from orion_events.views import MessageList, MessageView
+from orion_events.domain.views import MessageList, MessageView
+from orion_events.storage.codec import scan
 from service.payloads import session_json, settings_json
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "golden"
@@ -269,7 +269,7 @@ GOLDEN_AUDIT = Path(__file__).parent.parent / "fixtures" / "golden-audit"
 def golden_audit_replay() -> dict[str, object]:
     """What the audit fixture's logs replay to: every view, every event as the API shows it, the
     idempotency keys the logs carry, and the global order."""
-    from orion_events.idempotency import keys_in
+    from orion_events.store.idempotency import keys_in
     from service.payloads import event_json
 
     sessions, events, keys = {}, {}, {}  # type: ignore[var-annotated]

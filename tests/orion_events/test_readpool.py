@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from orion_events.errors import StorageUnavailable
-from orion_events.readpool import LOWEST_PRIORITY, SMALL, ReadPool
+from orion_events.domain.errors import StorageUnavailable
+from orion_events.storage.readpool import LOWEST_PRIORITY, SMALL, ReadPool
 
 
 @pytest.fixture

@@ -17,14 +17,16 @@ from typing import Any
 
 import pytest
 
-from orion_events import lineindex, projector, reads
-from orion_events.codec import scan
-from orion_events.errors import CorruptLog, SessionNotFound
-from orion_events.events import Recorded
-from orion_events.log import FileLog
-from orion_events.projector import replay_session
-from orion_events.store import Store
-from orion_events.views import SessionView
+from orion_events.domain import projector
+from orion_events.domain.errors import CorruptLog, SessionNotFound
+from orion_events.domain.events import Recorded
+from orion_events.domain.projector import replay_session
+from orion_events.domain.views import SessionView
+from orion_events.storage.codec import scan
+from orion_events.storage.files import lineindex
+from orion_events.storage.files.log import FileLog
+from orion_events.store import history as reads
+from orion_events.store.store import Store
 from tests.orion_events.support import log_path
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

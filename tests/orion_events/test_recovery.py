@@ -18,13 +18,13 @@ import attrs
 import orjson
 import pytest
 
-from orion_events.codec import GENESIS, encode
-from orion_events.errors import SessionNotFound, SessionReadOnly
-from orion_events.events import Event, MessageAdded, Recorded, SessionForked, SettingsChanged
-from orion_events.log import FileLog
-from orion_events.store import Store
-from orion_events.verify import verify_dir
-from orion_events.views import SessionView, SettingsView
+from orion_events.domain.errors import SessionNotFound, SessionReadOnly
+from orion_events.domain.events import Event, MessageAdded, Recorded, SessionForked, SettingsChanged
+from orion_events.domain.views import SessionView, SettingsView
+from orion_events.ops.verify import verify_dir
+from orion_events.storage.codec import GENESIS, encode
+from orion_events.storage.files.log import FileLog
+from orion_events.store.store import Store
 from tests.orion_events.support import (
     dump,
     lines_of,

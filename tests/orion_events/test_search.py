@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from orion_events.errors import CorruptLog, InvalidInput
-from orion_events.events import (
+from orion_events.domain.errors import CorruptLog, InvalidInput
+from orion_events.domain.events import (
     Event,
     MessageAdded,
     MessageDeleted,
@@ -25,7 +25,7 @@ from orion_events.events import (
     SettingsChanged,
     SettingsReset,
 )
-from orion_events.search import SearchHit, SearchIndex, SearchPage
+from orion_events.indexes.search import SearchHit, SearchIndex, SearchPage
 
 
 class Feed:

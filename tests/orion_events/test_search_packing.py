@@ -12,7 +12,7 @@ from itertools import chain
 
 import pytest
 
-from orion_events.events import (
+from orion_events.domain.events import (
     Event,
     MessageAdded,
     MessageDeleted,
@@ -24,12 +24,12 @@ from orion_events.events import (
     SessionRenamed,
     SessionRestored,
 )
-from orion_events.projector import apply_session
-from orion_events.search import SearchIndex
-from orion_events.search_postings import BIG, DEAD
-from orion_events.search_sessions import FILTER_FROM
-from orion_events.search_terms import pack_terms, unpack_terms
-from orion_events.views import SessionView
+from orion_events.domain.projector import apply_session
+from orion_events.domain.views import SessionView
+from orion_events.indexes.search import SearchIndex
+from orion_events.indexes.search_postings import BIG, DEAD
+from orion_events.indexes.search_sessions import FILTER_FROM
+from orion_events.indexes.search_terms import pack_terms, unpack_terms
 from tests.orion_events.test_search import Feed
 
 

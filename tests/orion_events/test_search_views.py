@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from orion_events.events import (
+from orion_events.domain.events import (
     Event,
     MessageAdded,
     MessageDeleted,
@@ -16,9 +16,9 @@ from orion_events.events import (
     SessionRenamed,
     SessionRestored,
 )
-from orion_events.projector import apply_session
-from orion_events.search import SearchIndex
-from orion_events.views import SessionView
+from orion_events.domain.projector import apply_session
+from orion_events.domain.views import SessionView
+from orion_events.indexes.search import SearchIndex
 
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
 

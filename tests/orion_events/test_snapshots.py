@@ -9,12 +9,13 @@ from typing import Any
 
 import orjson
 
-from orion_events import packing, snapshot
-from orion_events.log import FileLog
-from orion_events.projector import RULES_VERSION
-from orion_events.purge import purge
-from orion_events.snapshot import FILE_NAME as SNAPSHOT_FILE
-from orion_events.store import Store
+from orion_events.domain import packing
+from orion_events.domain.projector import RULES_VERSION
+from orion_events.ops.purge import purge
+from orion_events.storage.files.log import FileLog
+from orion_events.store import snapshot
+from orion_events.store.snapshot import FILE_NAME as SNAPSHOT_FILE
+from orion_events.store.store import Store
 from service.payloads import event_json, session_json, settings_json
 from tests.orion_events.support import lines_of, log_path, open_store, open_with_report
 

@@ -16,16 +16,16 @@ from typing import Any
 import attrs
 import pytest
 
-from orion_events.errors import (
+from orion_events.domain.errors import (
     DataDirLocked,
     InvalidInput,
     PreconditionFailed,
     SessionNotFound,
 )
-from orion_events.log import FileLog
-from orion_events.store import Store, new_id, utc_now
-from orion_events.verify import verify_dir
-from orion_events.views import SessionView, SettingsView
+from orion_events.domain.views import SessionView, SettingsView
+from orion_events.ops.verify import verify_dir
+from orion_events.storage.files.log import FileLog
+from orion_events.store.store import Store, new_id, utc_now
 from service.payloads import session_json, settings_json
 from tests.orion_events.support import (
     assert_gap_free,

@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
-from orion_events import codec
-from orion_events.codec import GENESIS, Schemas, decode, scan
-from orion_events.events import MessageAdded
+from orion_events.domain.events import MessageAdded
+from orion_events.storage import codec
+from orion_events.storage.codec import GENESIS, Schemas, decode, scan
 
 STREAM = "11111111-1111-4111-8111-111111111111"
 

@@ -20,20 +20,22 @@ import asyncpg
 import orjson
 import pytest
 
-from orion_events import codec, lineindex, pgrows
-from orion_events.errors import (
+from orion_events.domain.errors import (
     CorruptLog,
     DataDirLocked,
     SessionReadOnly,
     StorageUnavailable,
     VersionConflict,
 )
-from orion_events.events import MessageAdded, Recorded, SessionCreated
-from orion_events.log import FileLog, LoadedStream
-from orion_events.pglog import PostgresLog
-from orion_events.pgrows import verify_database
-from orion_events.store import NEW_SESSIONS, Store
-from orion_events.verify import verify_dir
+from orion_events.domain.events import MessageAdded, Recorded, SessionCreated
+from orion_events.ops.verify import verify_dir
+from orion_events.storage import codec
+from orion_events.storage.files import lineindex
+from orion_events.storage.files.log import FileLog, LoadedStream
+from orion_events.storage.postgres import rows as pgrows
+from orion_events.storage.postgres.log import PostgresLog
+from orion_events.storage.postgres.rows import verify_database
+from orion_events.store.store import NEW_SESSIONS, Store
 
 STAMP = "2025-11-10T12:00:05.123456Z"
 
@@ -210,7 +212,7 @@ async def test_read_with_a_limit_gives_that_many_from_after(event_log: Any) -> N
 async def test_reads_decode_off_the_event_loop(
     event_log: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Either log decodes what it reads on its read thread (readpool.py), not the loop's."""
+    """Either log decodes what it reads on its read thread (storage/readpool.py), not the loop's."""
     sid = new_id()
     await event_log.append(sid, events(sid, 1, 6))
     threads: list[int] = []

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from orion_events.errors import PreconditionFailed
-from orion_events.pglog import PostgresLog
-from orion_events.store import Store
+from orion_events.domain.errors import PreconditionFailed
+from orion_events.storage.postgres.log import PostgresLog
+from orion_events.store.store import Store
 from service.payloads import session_json, settings_json
 
 

@@ -26,7 +26,7 @@ import aiohttp
 import orjson
 import pytest
 
-from orion_events.verify import verify_dir
+from orion_events.ops.verify import verify_dir
 from tests.e2e.conftest import Server, run_cli
 from tests.powercut.disk import PowerCutDisk
 from tests.powercut.workload import Workload

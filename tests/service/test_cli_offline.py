@@ -21,11 +21,11 @@ import attrs
 import orjson
 import pytest
 
-from orion_events.codec import scan
-from orion_events.errors import SessionNotFound
-from orion_events.events import MessageAdded, Recorded, SessionPurged
-from orion_events.log import OPERATIONS_STREAM, FileLog
-from orion_events.store import Store
+from orion_events.domain.errors import SessionNotFound
+from orion_events.domain.events import MessageAdded, Recorded, SessionPurged
+from orion_events.storage.codec import scan
+from orion_events.storage.files.log import OPERATIONS_STREAM, FileLog
+from orion_events.store.store import Store
 from service.cli import main
 from service.payloads import event_json, session_json
 from tests.orion_events.support import open_store

@@ -23,9 +23,9 @@ import attrs
 import orjson
 import pytest
 
-from orion_events.codec import GENESIS, encode, line_hash, scan
-from orion_events.log import lock_data_dir
-from orion_events.store import Store
+from orion_events.storage.codec import GENESIS, encode, line_hash, scan
+from orion_events.storage.files.log import lock_data_dir
+from orion_events.store.store import Store
 from service.cli import main
 from tests.conftest import ClientFactory
 from tests.orion_events.support import open_store

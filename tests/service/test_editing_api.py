@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import pytest
 
-from orion_events.codec import scan
-from orion_events.projector import replay_session
+from orion_events.domain.projector import replay_session
+from orion_events.storage.codec import scan
 from service.payloads import session_json
 from tests.service.expect import (
     JSON_HEADERS,

@@ -19,8 +19,8 @@ import orjson
 import pytest
 from yarl import URL
 
-from orion_events.log import FileLog
-from orion_events.store import Store
+from orion_events.storage.files.log import FileLog
+from orion_events.store.store import Store
 from tests.service.expect import (
     JSON,
     SESSION_KEYS,

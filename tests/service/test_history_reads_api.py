@@ -18,9 +18,11 @@ from typing import Any
 import orjson
 import pytest
 
-from orion_events import lineindex, projector, reads
-from orion_events.events import Recorded
-from orion_events.readpool import LOWEST_PRIORITY
+from orion_events.domain import projector
+from orion_events.domain.events import Recorded
+from orion_events.storage.files import lineindex
+from orion_events.storage.readpool import LOWEST_PRIORITY
+from orion_events.store import history as reads
 from service import export, payloads, streams
 from service.keys import STORE
 from service.payloads import session_json, session_pieces

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import pytest
 
-from orion_events.store import Store
+from orion_events.store.store import Store
 from service.routes import ROUTES
 from tests.service.expect import JSON_HEADERS, check_error_shape, health_ok, raw_request
 

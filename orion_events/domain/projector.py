@@ -1,0 +1,293 @@
+"""Events in, views out: the pure fold that turns a log into sessions and settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+import regex
+from attrs import evolve
+
+from orion_events.domain.errors import CorruptLog
+from orion_events.domain.events import (
+    MessageAdded,
+    MessageDeleted,
+    MessageEdited,
+    MessagesCleared,
+    MetadataUpdated,
+    Recorded,
+    SessionCreated,
+    SessionDeleted,
+    SessionForked,
+    SessionRenamed,
+    SessionRestored,
+    SettingsChanged,
+    SettingsReset,
+)
+from orion_events.domain.views import (
+    DEFAULT_TITLE,
+    MessageList,
+    MessageView,
+    SessionView,
+    SettingsView,
+)
+
+# What a log folds to under these rules. Views are derived, so a rule may change (a title is
+# no event); a snapshot holds views and this number, and one folded under other rules is not
+# resumed from. 2: auto-titles cut at grapheme clusters, and only from text that shows.
+RULES_VERSION = 2
+
+AUTO_TITLE_LENGTH = 50  # user-perceived characters: extended grapheme clusters (UAX #29)
+# Bounds a title made of degenerate clusters (a letter under thousands of marks, an endless ZWJ
+# chain), which would otherwise be as long as its message. 50 of the longest emoji sequences
+# (11 code points) stay far below it.
+AUTO_TITLE_MAX_CODE_POINTS = 1000
+
+_CLUSTER = regex.compile(r"\X")
+# What shows nothing on its own: whitespace, default-ignorable code points (zero-width spaces and
+# joiners, word joiner, BOM, variation selectors, Hangul fillers), format and control characters.
+_VISIBLE = regex.compile(r"[^\p{White_Space}\p{Default_Ignorable_Code_Point}\p{Cf}\p{Cc}]")
+
+
+def auto_title(content: str) -> str:
+    """The title a user message gives an untitled session; "" when it shows nothing.
+
+    Its text with whitespace collapsed, from the first cluster with a visible character, cut
+    after 50 clusters and never inside one: no cluster is split, and one that would take the
+    title past AUTO_TITLE_MAX_CODE_POINTS is left out with all after it.
+    """
+    text = " ".join(content.split())
+    visible = _VISIBLE.search(text)
+    if visible is None:
+        return ""
+    start = visible.start()
+    if start:
+        # The cluster holding it may start a little earlier, with characters that show nothing
+        # (a space under a combining mark, a Hangul filler before its vowel). Where a boundary
+        # falls depends only on what comes before it, so the text up to that character is
+        # enough; and a cluster reaching back further than a title may be long is never taken.
+        window = max(0, start - AUTO_TITLE_MAX_CODE_POINTS)
+        start = start + 1 - len(_CLUSTER.findall(text, window, start + 1)[-1])
+    # One code point more than a title may hold: a cluster cut short by this end is too long.
+    head = text[start : start + AUTO_TITLE_MAX_CODE_POINTS + 1]
+    end = 0
+    for count, cluster in enumerate(_CLUSTER.finditer(head), start=1):
+        if cluster.end() > AUTO_TITLE_MAX_CODE_POINTS:
+            break
+        end = cluster.end()
+        if count == AUTO_TITLE_LENGTH:
+            break
+    return head[:end]
+
+
+def auto_title_for(title_source: str, message: MessageAdded) -> str | None:
+    """The title `message` gives a session whose title is `title_source`'s, if it gives one:
+    only a user message that shows something titles a session still under the default title."""
+    if title_source != "default" or message.role != "user":
+        return None
+    return auto_title(message.content) or None
+
+
+def message_from_data(data: Mapping[str, Any]) -> MessageView:
+    return MessageView(
+        data["id"], data["role"], data["content"], data["timestamp"], data["agent"], data["model"]
+    )
+
+
+def message_data(message: MessageView) -> dict[str, Any]:
+    """A message as a fork carries it in its first event."""
+    return attrs.asdict(message)
+
+
+def _first_view(recorded: Recorded) -> SessionView:
+    event = recorded.event
+    if isinstance(event, SessionCreated):
+        return SessionView(
+            id=recorded.stream,
+            created_at=recorded.at,
+            updated_at=recorded.at,
+            version=recorded.seq,
+            title=event.title if event.title is not None else DEFAULT_TITLE,
+            title_source="client" if event.title is not None else "default",
+            metadata=dict(event.metadata),
+        )
+    if isinstance(event, SessionForked):
+        messages = MessageList([message_from_data(m) for m in event.messages])
+        return SessionView(
+            id=recorded.stream,
+            created_at=recorded.at,
+            updated_at=recorded.at,
+            version=recorded.seq,
+            title=event.title,
+            title_source=event.title_source,  # type: ignore[arg-type]
+            metadata=dict(event.metadata),
+            messages=messages,
+            forked_from=(event.source_session, event.source_version),
+            message_count=len(messages),
+        )
+    raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: {event.kind} before session_created")
+
+
+class _Draft:
+    """A session being folded: one mutable accumulator per replay, frozen into a view once.
+
+    `apply_session` and `replay_session` share it, so the rules are written once; a replay
+    builds a single SessionView at the end instead of one per event.
+    """
+
+    __slots__ = (
+        "count",
+        "created_at",
+        "deleted",
+        "forked_from",
+        "id",
+        "messages",
+        "metadata",
+        "title",
+        "title_source",
+        "updated_at",
+        "version",
+    )
+
+    def __init__(self, view: SessionView) -> None:
+        self.id, self.created_at, self.forked_from = view.id, view.created_at, view.forked_from
+        self.updated_at, self.version, self.deleted = view.updated_at, view.version, view.deleted
+        self.title, self.title_source = view.title, view.title_source
+        self.metadata, self.messages, self.count = view.metadata, view.messages, view.message_count
+
+    def apply(self, recorded: Recorded) -> None:
+        """One more event. A cold draft (no messages) keeps only its summary current."""
+        event = recorded.event
+        self.version, self.updated_at = recorded.seq, recorded.at
+        messages = self.messages
+        match event:
+            case MessageAdded():
+                message = MessageView(
+                    event.message_id,
+                    event.role,
+                    event.content,
+                    recorded.at,
+                    event.agent,
+                    event.model,
+                )
+                self.count += 1
+                if messages is not None:
+                    self.messages = messages.appended(message)
+                auto = auto_title_for(self.title_source, event)
+                if auto is not None:
+                    self.title, self.title_source = auto, "auto"
+            case MessageEdited():
+                if messages is not None:
+                    index = self._message_index(messages, recorded, event.message_id)
+                    edited = attrs.evolve(messages[index], content=event.content)
+                    self.messages = messages.replaced(index, edited)
+            case MessageDeleted():
+                self.count -= 1
+                if messages is not None:
+                    index = self._message_index(messages, recorded, event.message_id)
+                    self.messages = messages.removed(index)
+            case SessionRenamed():
+                self.title, self.title_source = event.title, "client"
+            case MetadataUpdated():
+                self.metadata = dict(event.metadata)
+            case MessagesCleared():
+                self.count = 0
+                if messages is not None:
+                    self.messages = MessageList()
+            case SessionDeleted():
+                self.deleted = True
+            case SessionRestored():
+                self.deleted = False
+            case SessionCreated() | SessionForked():
+                raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: a second first event")
+            case _:
+                raise CorruptLog(
+                    f"{recorded.stream} seq {recorded.seq}: {event.kind} is no session event"
+                )
+
+    @staticmethod
+    def _message_index(messages: MessageList, recorded: Recorded, message_id: str) -> int:
+        index = messages.index_of(message_id)
+        if index is None:
+            raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: no message {message_id}")
+        return index
+
+    def view(self) -> SessionView:
+        return SessionView(
+            self.id,
+            self.created_at,
+            self.updated_at,
+            self.version,
+            self.title,
+            self.title_source,
+            self.metadata,
+            self.messages,
+            self.deleted,
+            self.forked_from,
+            self.count,
+        )
+
+
+def apply_session(view: SessionView | None, recorded: Recorded) -> SessionView:
+    """The session as it stands after one more event."""
+    if view is None:
+        return _first_view(recorded)
+    draft = _Draft(view)
+    draft.apply(recorded)
+    return draft.view()
+
+
+def replay_session(
+    records: Iterable[Recorded], start: SessionView | None = None
+) -> SessionView | None:
+    """Fold a session's events, in order, onto `start` (None: from its first event)."""
+    fold = SessionFold(start)
+    fold.add(records)
+    return fold.view()
+
+
+class SessionFold:
+    """`replay_session` over events that come in pieces (a long log read page by page): one
+    draft for the whole fold, so the pieces cost what one replay of them all would."""
+
+    __slots__ = ("_draft",)
+
+    def __init__(self, start: SessionView | None = None) -> None:
+        self._draft = None if start is None else _Draft(start)
+
+    def add(self, records: Iterable[Recorded]) -> None:
+        draft = self._draft
+        for recorded in records:
+            if draft is None:
+                draft = self._draft = _Draft(_first_view(recorded))
+            else:
+                draft.apply(recorded)
+
+    def view(self) -> SessionView | None:
+        """The session as the events so far leave it (None before its first)."""
+        draft = self._draft
+        if draft is None:
+            return None
+        if draft.messages is not None:
+            draft.messages = draft.messages.compacted()  # held for long: no growth slack
+        return draft.view()
+
+
+def apply_settings(view: SettingsView, recorded: Recorded) -> SettingsView:
+    event = recorded.event
+    match event:
+        case SettingsChanged():
+            view = view.with_changes(event.changes)
+        case SettingsReset():
+            view = SettingsView()
+        case _:
+            raise CorruptLog(f"settings seq {recorded.seq}: {event.kind} is no settings event")
+    return evolve(view, version=recorded.seq, updated_at=recorded.at)
+
+
+def replay_settings(records: Iterable[Recorded], start: SettingsView | None = None) -> SettingsView:
+    view = SettingsView() if start is None else start
+    for recorded in records:
+        view = apply_settings(view, recorded)
+    return view

@@ -1,0 +1,228 @@
+"""Read models the projector builds: sessions, their messages, and the settings."""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Literal, TypeAlias, overload
+
+from attrs import evolve, field, frozen
+
+from orion_events.domain import packing
+from orion_events.domain.events import Metadata
+
+DEFAULT_TITLE = "New Chat"
+
+# Where a session's title came from: the default, the first user message, or the client.
+TitleSource: TypeAlias = Literal["default", "auto", "client"]
+
+
+@frozen
+class MessageView:
+    id: str
+    role: str
+    content: str
+    timestamp: str
+    agent: str | None = None
+    model: str | None = None
+
+
+class MessageList:
+    """An immutable sequence of messages whose `appended` costs O(1), not a copy.
+
+    A session's messages lie packed end to end in one buffer (domain/packing.py: ~330 bytes
+    for 300 of text, against ~600 as objects), with the offset each one ends at, and are
+    unpacked into MessageViews when read; the service caches a session's JSON body, so reads
+    rarely unpack.
+
+    Views share one buffer and each remembers its own length, so an older view still sees
+    exactly its prefix. Only the view at the tip may extend the buffer in place; appending to an
+    older view (a branch) copies its prefix first.
+    """
+
+    __slots__ = ("_data", "_ends", "_length", "_tip")
+
+    def __init__(self, messages: Iterable[MessageView] = ()) -> None:
+        self._tip: MessageView | None = None
+        self._data = bytearray()
+        self._ends = array("q")
+        for message in messages:
+            self._data += _pack(message)
+            self._ends.append(len(self._data))
+        self._length = len(self._ends)
+
+    @classmethod
+    def of_packed(cls, data: bytearray, ends: array[int], length: int | None = None) -> MessageList:
+        """Messages already packed (a snapshot's): taken over, not copied."""
+        messages = cls.__new__(cls)
+        messages._tip = None
+        messages._data, messages._ends = data, ends
+        messages._length = len(ends) if length is None else length
+        return messages
+
+    @property
+    def packed(self) -> tuple[bytearray, array[int]]:
+        """A copy of the packed messages and where each ends: for snapshots.
+
+        Slices, not memoryviews: a snapshot is encoded on a thread, and a buffer with a view
+        open on it cannot grow, so the tip's next append would fail.
+        """
+        return self._data[: self._end(self._length)], self._ends[: self._length]
+
+    def _end(self, length: int) -> int:
+        return self._ends[length - 1] if length else 0
+
+    def _span(self, index: int) -> tuple[int, int]:
+        return self._end(index), self._ends[index]
+
+    def compacted(self) -> MessageList:
+        """The same messages in a buffer of exactly their size: after a bulk load, whose
+        appends left the buffer over-allocated as any growing buffer is."""
+        data, ends = self.packed
+        return MessageList.of_packed(data, ends)
+
+    def appended(self, message: MessageView) -> MessageList:
+        data, ends = self._data, self._ends
+        if len(ends) != self._length:
+            data, ends = data[: self._end(self._length)], ends[: self._length]
+        data += _pack(message)
+        ends.append(len(data))
+        grown = MessageList.of_packed(data, ends, self._length + 1)
+        # Kept as given, so reading back the message just added (a POST's answer) unpacks nothing.
+        grown._tip = message
+        return grown
+
+    def replaced(self, index: int, message: MessageView) -> MessageList:
+        """A copy with one message changed: O(n) in bytes copied, for the rare edit."""
+        return self._spliced(self._checked(index), _pack(message))
+
+    def removed(self, index: int) -> MessageList:
+        return self._spliced(self._checked(index), None)
+
+    def _spliced(self, index: int, packed: bytes | None) -> MessageList:
+        """A copy with message `index` replaced by `packed`, or left out when it is None; the
+        other messages are copied as bytes, never unpacked."""
+        start, end = self._span(index)
+        data = self._data[:start]
+        ends = self._ends[:index]
+        if packed is not None:
+            data += packed
+            ends.append(len(data))
+        shift = len(data) - end
+        data += self._data[end : self._end(self._length)]
+        ends.extend(e + shift for e in self._ends[index + 1 : self._length])
+        return MessageList.of_packed(data, ends)
+
+    def index_of(self, message_id: str) -> int | None:
+        data, prefix = self._data, packing.id_prefix(message_id)
+        for i in range(self._length - 1, -1, -1):
+            start, end = self._span(i)
+            if end - start >= len(prefix) and data.startswith(prefix, start):
+                return i
+        return None
+
+    def ids_and_contents(self) -> Iterator[tuple[str, str]]:
+        """Each message's id and content alone, unpacked at half the cost of a MessageView."""
+        data = self._data
+        for i in range(self._length):
+            yield packing.id_and_content(data, *self._span(i))
+
+    def content_size(self, index: int) -> int:
+        """One message's UTF-8 content length, without unpacking it."""
+        return packing.content_size(self._data, *self._span(self._checked(index)))
+
+    def content_sizes(self) -> Iterator[int]:
+        """Each message's UTF-8 content length, without unpacking: for the memory budget."""
+        for i in range(self._length):
+            yield packing.content_size(self._data, *self._span(i))
+
+    def _checked(self, index: int) -> int:
+        if not -self._length <= index < self._length:
+            raise IndexError(index)
+        return index % self._length
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> MessageView: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[MessageView]: ...
+    def __getitem__(self, index: int | slice) -> MessageView | list[MessageView]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(self._length)[index]]
+        index = self._checked(index)
+        if index == self._length - 1 and self._tip is not None:
+            return self._tip
+        return MessageView(*packing.unpack(self._data, *self._span(index)))
+
+    def __iter__(self) -> Iterator[MessageView]:
+        data = self._data
+        for i in range(self._length):
+            yield MessageView(*packing.unpack(data, *self._span(i)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MessageList):
+            return NotImplemented
+        return self._length == other._length and self.packed == other.packed
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"MessageList(<{self._length} messages>)"
+
+
+def _pack(message: MessageView) -> bytes:
+    return packing.pack(
+        message.id, message.role, message.content, message.timestamp, message.agent, message.model
+    )
+
+
+@frozen
+class SessionView:
+    id: str
+    created_at: str
+    updated_at: str
+    version: int
+    title: str = DEFAULT_TITLE
+    title_source: TitleSource = "default"
+    metadata: Metadata = field(factory=dict)
+    # None while the session is cold: its summary is current, its messages are only in its log
+    # (a memory budget keeps the messages of the recently used sessions alone).
+    messages: MessageList | None = field(factory=MessageList)
+    deleted: bool = False
+    forked_from: tuple[str, int] | None = None  # (session id, version) this one was forked at
+    message_count: int = 0
+
+    @property
+    def cold(self) -> bool:
+        return self.messages is None
+
+
+@frozen
+class SettingsView:
+    theme: str = "dark"
+    language: str = "en"
+    enable_sounds: bool = True
+    enable_notifications: bool = True
+    auto_play_tts: bool = False
+    default_model: str = "qwen2.5:1.5b"
+    temperature: float = 0.7
+    max_tokens: int = 2048
+    version: int = 0
+    updated_at: str | None = None
+
+    def with_changes(self, changes: Mapping[str, object]) -> SettingsView:
+        return evolve(self, **changes)  # type: ignore[arg-type]
+
+
+SETTINGS_KEYS: tuple[str, ...] = (
+    "theme",
+    "language",
+    "enable_sounds",
+    "enable_notifications",
+    "auto_play_tts",
+    "default_model",
+    "temperature",
+    "max_tokens",
+)

@@ -1,0 +1,65 @@
+"""Idempotency keys: a retried request is answered from its first events, never applied twice."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias
+
+import orjson
+from attrs import frozen
+
+from orion_events.domain.errors import InvalidInput
+from orion_events.domain.events import Recorded, SessionCreated, SessionForked
+
+NEW_SESSIONS = ""  # the scope of requests that create a session (there is none to scope by yet)
+
+# (scope, key) -> (stream, seq, request fingerprint) of the first event the keyed request wrote
+Entry: TypeAlias = tuple[str, int, str]
+Keys: TypeAlias = dict[tuple[str, str], Entry]
+
+
+@frozen
+class IdempotencyKey:
+    """A client's retry key for one request, with a fingerprint of what that request asked."""
+
+    scope: str  # the session id, or NEW_SESSIONS for requests that create one
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, scope: str, key: str | None, *request: Any) -> IdempotencyKey | None:
+        if key is None:
+            return None
+        if not 1 <= len(key) <= 255 or not key.isascii() or not key.isprintable():
+            raise InvalidInput(
+                "Idempotency-Key must be 1 to 255 printable ASCII characters",
+                field="Idempotency-Key",
+            )
+        digest = hashlib.blake2b(orjson.dumps(request), digest_size=12).hexdigest()
+        return cls(scope, key, digest)
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """What the request's first event carries, so the key outlives a restart."""
+        return {"idempotency_key": self.key, "request": self.fingerprint}
+
+
+def keys_in(records: Sequence[Recorded], into: Keys) -> None:
+    """Add the keys that `records` carry to `into`."""
+    for recorded in records:
+        if recorded.meta and "idempotency_key" in recorded.meta:
+            new = isinstance(recorded.event, SessionCreated | SessionForked)
+            scope = NEW_SESSIONS if new else recorded.stream
+            entry = (recorded.stream, recorded.seq, recorded.meta.get("request", ""))
+            into[scope, recorded.meta["idempotency_key"]] = entry
+
+
+def earlier_answer(keys: Mapping[tuple[str, str], Entry], key: IdempotencyKey) -> Entry | None:
+    """Where the first request with this key wrote, if there was one; 422 if it asked otherwise."""
+    found = keys.get((key.scope, key.key))
+    if found is not None and found[2] != key.fingerprint:
+        raise InvalidInput(
+            "this Idempotency-Key was used for a different request", field="Idempotency-Key"
+        )
+    return found
