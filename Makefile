@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test soak lint format bench bench-quick clean
+.PHONY: install run check test soak lint format bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,11 +38,15 @@ FUSE_INSTALL = command -v fusermount3 >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 
 FIU_INSTALL = command -v fiu-run >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y fiu-utils; }
 
-test: lint
+# Lint, types and every test: what must be green before each commit.
+check: lint
 	@$(PG_INSTALL)
 	@$(FUSE_INSTALL)
 	@$(FIU_INSTALL)
 	$(BIN)/pytest
+
+# The README's test command, as CI runs it.
+test: check
 
 # The power-cut loop, long: SOAK_CYCLES cycles of kill -9 and a cut of everything not synced.
 SOAK_CYCLES ?= 300

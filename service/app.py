@@ -9,9 +9,11 @@ import resource
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from orion_events.storage.files.durable import PosixIO
-from orion_events.storage.files.log import EventLog, FileLog
+from orion_events.storage.files.log import FileLog
+from orion_events.storage.port import EventLog
 from orion_events.storage.postgres.log import PostgresLog
 from orion_events.storage.postgres.rows import redact
 from orion_events.store.store import Store
@@ -72,7 +74,7 @@ def create_app(config: Config, *, log_io: PosixIO | None = None) -> web.Applicat
         raise ValueError("log_io applies to the file log only, not to log_url")
     # No middleware unless a setting asks for one: handlers answer their own errors as JSON
     # (middlewares.guarded), and any middleware costs every request two more coroutines.
-    middlewares = []
+    middlewares: list[Middleware] = []
     if config.cors_origins:
         middlewares.append(cors(config.cors_origins))
     if config.api_token:

@@ -27,13 +27,13 @@ from orion_events.domain.events import (
     SessionRenamed,
 )
 from orion_events.domain.projector import apply_session, replay_session
+from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM, is_session_id
 from orion_events.domain.views import SessionView
 from orion_events.ops.backup import backup, restore
 from orion_events.ops.copy import migrate
 from orion_events.ops.purge import purge
 from orion_events.ops.verify import log_files, verify_dir
 from orion_events.storage.codec import scan
-from orion_events.storage.files.log import OPERATIONS_STREAM, SETTINGS_STREAM, is_session_id
 from orion_events.storage.postgres.rows import redact, verify_database
 from service import edge
 from service.app import create_app

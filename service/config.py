@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import cast
 
 from attrs import evolve, frozen
 
@@ -69,7 +68,7 @@ class Config:
             cors_origins=tuple(o.strip() for o in origins.replace(",", " ").split() if o.strip()),
             cache_mb=None if cache is None else int(cache),
             log_url=log_url,
-            sync=cast(SyncMode, sync),
+            sync=sync,
             max_open_logs=int(max_open),
         )
 

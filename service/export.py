@@ -57,7 +57,7 @@ def export_markdown(view: SessionView) -> str:
     out.append("")
     if not view.messages:
         out.extend(["_No messages._", ""])
-    for message in view.messages:
+    for message in view.loaded_messages:
         out.extend(_message_lines(message))
     return "\n".join(out)
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from orion_events.domain import errors
 from service.errors import ApiError, BodyFramingError
@@ -57,7 +58,7 @@ def error_response(
 def _status_of(exc: errors.OrionError) -> int:
     for cls in type(exc).__mro__:
         if cls in DOMAIN_STATUS:
-            return DOMAIN_STATUS[cls]  # type: ignore[index]
+            return DOMAIN_STATUS[cls]
     return 500
 
 
@@ -153,7 +154,7 @@ def _wire_bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def bearer_auth(token: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def bearer_auth(token: str) -> Middleware:
     expected = _wire_bytes(f"Bearer {token}")
 
     @web.middleware
@@ -173,7 +174,7 @@ def bearer_auth(token: str) -> Callable[[web.Request, Handler], Awaitable[web.St
 
 def cors(
     origins: tuple[str, ...],
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+) -> Middleware:
     allowed = frozenset(origins)
 
     @web.middleware

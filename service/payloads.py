@@ -13,8 +13,8 @@ from aiohttp import web
 from orion_events.domain.errors import InvalidInput, SessionNotFound
 from orion_events.domain.events import Recorded, event_data
 from orion_events.domain.precondition import Expected
+from orion_events.domain.streams import is_session_id
 from orion_events.domain.views import SETTINGS_KEYS, MessageView, SessionView, SettingsView
-from orion_events.storage.files.log import is_session_id
 from service.bodies import Mapped, json_pieces
 from service.errors import ApiError, bad_request, unknown_field
 
@@ -113,9 +113,9 @@ def session_json(
         body["forked_from"] = {"session_id": view.forked_from[0], "version": view.forked_from[1]}
     if messages:
         if sliced:
-            body["messages"] = Mapped(view.messages, message_json)
+            body["messages"] = Mapped(view.loaded_messages, message_json)
         else:
-            body["messages"] = [message_json(m) for m in view.messages]
+            body["messages"] = [message_json(m) for m in view.loaded_messages]
     return body
 
 

@@ -93,11 +93,11 @@ async def list_sessions(request: web.Request) -> web.Response:
     page = bodies.page(store.list_changes, limit, cursor)
     if page is None:
         found = store.sessions(limit, cursor)
-        headers = {}
+        link = {}
         if found.next_cursor is not None:
-            headers = _next_link(request, limit=limit, cursor=found.next_cursor)
+            link = _next_link(request, limit=limit, cursor=found.next_cursor)
         page = bodies.keep_page(
-            store.list_changes, limit, cursor, bodies.summaries(found.sessions), headers
+            store.list_changes, limit, cursor, bodies.summaries(found.sessions), link
         )
     body, headers = page
     return web.Response(body=body, content_type=JSON, headers=headers)
@@ -179,7 +179,8 @@ async def add_message(request: web.Request) -> web.Response:
         expected_version=expected_version(request),
         idempotency_key=_idempotency_key(request),
     )
-    return respond(message_json(view.messages[-1]), status=201, headers=etag(view.version))
+    message = view.loaded_messages[-1]
+    return respond(message_json(message), status=201, headers=etag(view.version))
 
 
 async def edit_message(request: web.Request) -> web.Response:
@@ -191,9 +192,10 @@ async def edit_message(request: web.Request) -> web.Response:
     view = await _store(request).edit_message(
         session_id, message_id, content=body["content"], expected_version=expected_version(request)
     )
-    index = view.messages.index_of(message_id)
+    messages = view.loaded_messages
+    index = messages.index_of(message_id)
     assert index is not None
-    return respond(message_json(view.messages[index]), headers=etag(view.version))
+    return respond(message_json(messages[index]), headers=etag(view.version))
 
 
 async def delete_message(request: web.Request) -> web.Response:

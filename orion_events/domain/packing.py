@@ -26,11 +26,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
+from orion_events.domain.streams import CANONICAL_UUID
+
 MessageFields: TypeAlias = tuple[str, str, str, str, str | None, str | None]
 Names: TypeAlias = tuple[str, str | None, str | None]  # role, agent, model
 Buffer: TypeAlias = bytes | bytearray
 
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CANONICAL_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 _EPOCH = datetime(1970, 1, 1)  # naive: the log's timestamps are all UTC
 _MICROSECOND = timedelta(microseconds=1)
@@ -66,7 +67,7 @@ NAMES = NameTable()
 
 def id_prefix(message_id: str) -> bytes:
     """The bytes a packed message starts with when it has this id."""
-    if len(message_id) == 36 and _CANONICAL_UUID.fullmatch(message_id):
+    if len(message_id) == 36 and CANONICAL_UUID.fullmatch(message_id):
         return b"\x01" + bytes.fromhex(message_id.replace("-", ""))
     raw = message_id.encode("utf-8", _TEXT)
     return b"\x00" + _U32.pack(len(raw)) + raw

@@ -198,6 +198,14 @@ class SessionView:
     def cold(self) -> bool:
         return self.messages is None
 
+    @property
+    def loaded_messages(self) -> MessageList:
+        """The messages of a session in memory; asking a cold one for them is a bug (the store
+        loads a session before anything reads its messages)."""
+        if self.messages is None:
+            raise RuntimeError(f"session {self.id} is cold: its messages are not loaded")
+        return self.messages
+
 
 @frozen
 class SettingsView:

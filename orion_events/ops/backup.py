@@ -16,10 +16,11 @@ from pathlib import Path
 from attrs import frozen
 
 from orion_events.domain.errors import OrionError
+from orion_events.domain.streams import TOP_LEVEL_STREAMS
 from orion_events.ops.verify import log_files, verify_dir
 from orion_events.storage.codec import scan
 from orion_events.storage.files.durable import DEFAULT_IO, PosixIO
-from orion_events.storage.files.log import TOP_LEVEL_STREAMS, lock_data_dir, unique_path
+from orion_events.storage.files.log import lock_data_dir, unique_path
 
 
 class BackupError(OrionError):

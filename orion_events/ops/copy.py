@@ -30,11 +30,12 @@ import asyncpg
 from attrs import Factory, define, frozen
 
 from orion_events.domain.errors import OrionError, StorageUnavailable
+from orion_events.domain.streams import TOP_LEVEL_STREAMS, is_session_id
 from orion_events.ops.verify import log_files
 from orion_events.storage.codec import scan
 from orion_events.storage.files.commit import NEW_SUFFIX
 from orion_events.storage.files.durable import DEFAULT_IO, PosixIO
-from orion_events.storage.files.log import TOP_LEVEL_STREAMS, is_session_id, lock_data_dir
+from orion_events.storage.files.log import lock_data_dir
 from orion_events.storage.postgres.rows import (
     APPEND_LOCK,
     Row,

@@ -12,12 +12,12 @@ from typing import Any
 
 from attrs import frozen
 
+from orion_events.domain.streams import TOP_LEVEL_STREAMS, is_session_id
 from orion_events.storage.codec import Damage, scan
 from orion_events.storage.files import loss
 from orion_events.storage.files.commit import NEW_SUFFIX
-from orion_events.storage.files.log import TOP_LEVEL_STREAMS, is_session_id
+from orion_events.storage.port import StreamMark
 from orion_events.store import snapshot
-from orion_events.store.snapshot import StreamMark
 
 
 @frozen

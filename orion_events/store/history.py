@@ -17,7 +17,7 @@ from orion_events.domain.events import Recorded
 from orion_events.domain.projector import SessionFold, message_data
 from orion_events.domain.views import MessageList, SessionView
 from orion_events.storage.files.lineindex import LogSpan
-from orion_events.storage.files.log import EventLog
+from orion_events.storage.port import EventLog
 from orion_events.storage.readproc import ReadProcess
 
 T = TypeVar("T")

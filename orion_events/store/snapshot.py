@@ -28,23 +28,13 @@ from attrs import frozen
 from orion_events.domain import packing
 from orion_events.domain.views import MessageList, SessionView, SettingsView
 from orion_events.storage.files.durable import DEFAULT_IO, PosixIO
+from orion_events.storage.port import StreamMark
 
 log = logging.getLogger(__name__)
 
 FORMAT = 4  # 4: binary, messages packed as in memory (2: JSON, cold sessions as summaries)
 FILE_NAME = "snapshot.bin"
 OLD_FILE_NAMES = ("snapshot.json",)  # earlier formats: never read, removed on the next write
-
-
-@frozen
-class StreamMark:
-    """Where a log stood when the snapshot was taken."""
-
-    seq: int
-    length: int
-    last_hash: str
-    last_line: int  # offset of the line at `seq`
-    digest: str  # BLAKE2b of the log's first `length` bytes: any change before the mark shows
 
 
 @frozen

@@ -60,17 +60,11 @@ from orion_events.domain.projector import (
     replay_session,
     replay_settings,
 )
+from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM, is_session_id
 from orion_events.domain.views import MessageView, SessionView, SettingsView
 from orion_events.indexes.search import SearchIndex, SearchPage
 from orion_events.storage.files.durable import DEFAULT_IO
-from orion_events.storage.files.log import (
-    OPERATIONS_STREAM,
-    SETTINGS_STREAM,
-    EventLog,
-    LoadedStream,
-    Resume,
-    is_session_id,
-)
+from orion_events.storage.port import EventLog, LoadedStream, Resume
 from orion_events.storage.readpool import ReadPool
 from orion_events.store import snapshot
 from orion_events.store.gc_policy import HeapKeeper

@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from orion_events.storage.files.log import TOP_LEVEL_STREAMS
+from orion_events.domain.streams import TOP_LEVEL_STREAMS
 from orion_events.storage.postgres.rows import stream_rows
 from service.app import create_app
 from service.config import Config

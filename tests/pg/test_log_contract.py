@@ -31,7 +31,8 @@ from orion_events.domain.events import MessageAdded, Recorded, SessionCreated
 from orion_events.ops.verify import verify_dir
 from orion_events.storage import codec
 from orion_events.storage.files import lineindex
-from orion_events.storage.files.log import FileLog, LoadedStream
+from orion_events.storage.files.log import FileLog
+from orion_events.storage.port import LoadedStream
 from orion_events.storage.postgres import rows as pgrows
 from orion_events.storage.postgres.log import PostgresLog
 from orion_events.storage.postgres.rows import verify_database

@@ -23,8 +23,9 @@ import pytest
 
 from orion_events.domain.errors import SessionNotFound
 from orion_events.domain.events import MessageAdded, Recorded, SessionPurged
+from orion_events.domain.streams import OPERATIONS_STREAM
 from orion_events.storage.codec import scan
-from orion_events.storage.files.log import OPERATIONS_STREAM, FileLog
+from orion_events.storage.files.log import FileLog
 from orion_events.store.store import Store
 from service.cli import main
 from service.payloads import event_json, session_json

@@ -29,7 +29,7 @@ from orion_events.domain.errors import StorageUnavailable
 from orion_events.domain.events import Recorded
 from orion_events.storage.codec import GENESIS, Damage
 from orion_events.storage.files.durable import PosixIO
-from orion_events.store.snapshot import StreamMark
+from orion_events.storage.port import StreamMark
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The append log: the small interface every backend offers, and the JSONL-file backend.
+"""The JSONL-file backend of the log port (storage/port.py): a log file per stream.
 
 The file backend is the only code that touches the data directory. Appends from every stream are
 group-committed: while one batch is being written and synced on the commit thread (commit.py),
@@ -12,16 +12,13 @@ import asyncio
 import fcntl
 import logging
 import os
-import re
 import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
-
-from attrs import frozen
+from typing import Any
 
 from orion_events.domain.errors import (
     DataDirLocked,
@@ -30,6 +27,7 @@ from orion_events.domain.errors import (
     VersionConflict,
 )
 from orion_events.domain.events import Recorded
+from orion_events.domain.streams import TOP_LEVEL_STREAMS, is_session_id
 from orion_events.indexes.feed import FeedEntry, FeedIndex
 from orion_events.storage.codec import GENESIS, Damage, Scan, decode, encode_batch, scan
 from orion_events.storage.files import loss
@@ -44,121 +42,14 @@ from orion_events.storage.files.commit import (
 )
 from orion_events.storage.files.durable import PosixIO, require_syncfs
 from orion_events.storage.files.lineindex import LineIndexes, LogSpan
+from orion_events.storage.port import LoadedStream, Resume, StreamMark
 from orion_events.storage.readpool import ReadPool
-from orion_events.store.snapshot import StreamMark
 
 log = logging.getLogger(__name__)
 
-SETTINGS_STREAM = "settings"
-OPERATIONS_STREAM = "operations"  # the operator log: purges and other offline actions
-# Logs that live at the top of the data dir rather than under sessions/.
-TOP_LEVEL_STREAMS = (SETTINGS_STREAM, OPERATIONS_STREAM)
 _HASHERS = min(4, os.cpu_count() or 1)  # threads checking a snapshot's marks
 _READ_HANDLES = 32  # logs a feed read keeps open at once
 RECENT_EVENTS = 8192  # kept in memory for live readers of the feed, so they need no disk read
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def is_session_id(value: str) -> bool:
-    return _UUID.fullmatch(value) is not None
-
-
-@frozen
-class LoadedStream:
-    """One stream as found at start-up: its good events and what, if anything, was wrong."""
-
-    stream: str
-    records: list[Recorded]
-    damage: Damage | None  # damage in the middle: the stream is read-only
-    cut_tail: Damage | None  # a torn or bad last line that was cut off and quarantined
-    resumed_after: int = 0  # records follow this seq, which a snapshot covers (0: whole log)
-
-
-@frozen
-class Resume:
-    """What a snapshot covers: each log's mark, the feed index then, and its last position."""
-
-    marks: Mapping[str, StreamMark]
-    feed: Mapping[str, bytes]
-    position: int
-    # Read every log whole anyway (the snapshot's views are of no use): the marks then only
-    # say how far each log reached, so that loss is still found.
-    whole: bool = False
-
-
-class EventLog(Protocol):
-    """What the store needs from a log; a database-backed log implements the same."""
-
-    async def open(
-        self, each: Callable[[LoadedStream], None] | None = None, resume: Resume | None = None
-    ) -> list[LoadedStream]:
-        """Take ownership of the log, repair torn tails, and hand over every stream's events.
-
-        With `each`, every stream goes to it as soon as it is read (perhaps on another thread)
-        and is not kept, so a start-up can fold and drop events log by log; without, all are
-        returned. With `resume` (a snapshot's marks), logs that still extend their mark are
-        read only past it; if any does not, or `resume.whole`, every log is read whole.
-        """
-        ...
-
-    async def append(self, stream: str, records: Sequence[Recorded]) -> list[Recorded]:
-        """Durably append `records`, whose seqs must continue the stream; return once on disk.
-
-        Returns the records as written, each with its global position.
-        """
-        ...
-
-    async def read(self, stream: str, after: int = 0, limit: int | None = None) -> list[Recorded]:
-        """The durable events of one stream with seqs after `after`, in order: at most `limit`
-        of them (all by default).
-
-        It costs what it returns, not what the stream holds: only those events are read and
-        decoded (each one's hash checked, and the chain across them), off the event loop.
-        """
-        ...
-
-    async def span(self, stream: str, after: int = 0, limit: int | None = None) -> LogSpan | None:
-        """Where the events `read` would return lie in the log's file, for a reader in another
-        process (storage/readproc.py); None when there are none, or the log is not a file."""
-        ...
-
-    @property
-    def reads(self) -> ReadPool:
-        """The thread that the CPU work of reads runs on, shared with whoever reads this log."""
-        ...
-
-    async def read_all(self, after: int, limit: int) -> list[Recorded]:
-        """Durable events of every stream with positions after `after`, in position order.
-
-        Never returns position n + 1 before n is readable: positions become readable in order.
-        """
-        ...
-
-    @property
-    def last_position(self) -> int:
-        """The highest readable position."""
-        ...
-
-    async def wait_beyond(self, position: int) -> None:
-        """Return once an event after `position` is readable (at once if one is)."""
-        ...
-
-    async def close(self) -> None:
-        """Finish in-flight appends and release the log."""
-        ...
-
-    @property
-    def snapshot_dir(self) -> Path | None:
-        """Where snapshots of the views live beside this log; None: this log takes none."""
-        ...
-
-    def marks(self) -> Mapping[str, StreamMark]:
-        """Where each healthy log ends for readers now (what a snapshot covers)."""
-        ...
-
-    def feed_columns(self) -> Mapping[str, bytes]:
-        """The global feed index as it stands, for a snapshot."""
-        ...
 
 
 class FileLog:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from orion_events.domain.events import Recorded, SessionCreated, SessionForked
 from orion_events.storage.codec import Damage
-from orion_events.store.snapshot import StreamMark
+from orion_events.storage.port import StreamMark
 
 EMPTY_LOG = "empty_log"
 NO_CREATION = "no_creation"

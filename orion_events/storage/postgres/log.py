@@ -37,7 +37,7 @@ from orion_events.domain.errors import (
 from orion_events.domain.events import Recorded
 from orion_events.storage.codec import GENESIS, Damage, LineDamage, encode
 from orion_events.storage.files.lineindex import LogSpan
-from orion_events.storage.files.log import LoadedStream, Resume
+from orion_events.storage.port import LoadedStream, Resume, StreamMark
 from orion_events.storage.postgres.rows import (
     APPEND_LOCK,
     DATABASE_ERRORS,
@@ -57,7 +57,6 @@ from orion_events.storage.postgres.rows import (
     unavailable,
 )
 from orion_events.storage.readpool import ReadPool
-from orion_events.store.snapshot import StreamMark
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from attrs import frozen
 
 from orion_events.domain.errors import StorageUnavailable
 from orion_events.domain.events import Recorded, SessionCreated, SessionForked
+from orion_events.domain.streams import TOP_LEVEL_STREAMS, is_session_id
 from orion_events.storage.codec import BAD_EVENT, GENESIS, Damage, LineDamage, decode
-from orion_events.storage.files.log import TOP_LEVEL_STREAMS, is_session_id
 
 # pg_advisory_xact_lock key held by every append from drawing positions to commit ("orion").
 APPEND_LOCK: Final = 0x6F72696F6E
