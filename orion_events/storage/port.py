@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from attrs import frozen
 
 from orion_events.domain.events import Recorded
 from orion_events.storage.codec import Damage
+from orion_events.storage.files.durable import PosixIO
 from orion_events.storage.files.lineindex import LogSpan
 from orion_events.storage.readpool import ReadPool
 
@@ -127,3 +128,39 @@ class EventLog(Protocol):
     def feed_columns(self) -> Mapping[str, bytes]:
         """The global feed index as it stands, for a snapshot."""
         ...
+
+
+# What only some logs can do. The store asks with isinstance, and a log without the capability
+# is taken as a log that never needs it.
+
+
+@runtime_checkable
+class Shared(Protocol):
+    """A log that other processes may append to too (`shared`): the store then follows it."""
+
+    @property
+    def shared(self) -> bool: ...
+
+
+@runtime_checkable
+class ReportsLoss(Protocol):
+    """A log that can find at start-up that acknowledged writes are gone (`has_loss`)."""
+
+    @property
+    def has_loss(self) -> bool: ...
+
+
+@runtime_checkable
+class HasIO(Protocol):
+    """A log whose file I/O goes through a seam (`io`) that snapshots beside it go through too,
+    so a test sees (or fails) their syncs."""
+
+    @property
+    def io(self) -> PosixIO: ...
+
+
+@runtime_checkable
+class ReportsFailures(Protocol):
+    """A log that stops taking appends to a stream after a failed write, and says which."""
+
+    def failed(self) -> dict[str, str]: ...

@@ -1,0 +1,313 @@
+"""The session and settings commands: input checked, then the events each decides on the view
+as it stands when its turn to write comes (writer.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from orion_events.domain import rules as validation
+from orion_events.domain.errors import (
+    InvalidInput,
+    SessionNotFound,
+    SessionReadOnly,
+    VersionConflict,
+)
+from orion_events.domain.events import (
+    Event,
+    MessageAdded,
+    MessageDeleted,
+    MessageEdited,
+    MessagesCleared,
+    MetadataUpdated,
+    SessionCreated,
+    SessionDeleted,
+    SessionForked,
+    SessionRenamed,
+    SessionRestored,
+    SettingsChanged,
+    SettingsReset,
+)
+from orion_events.domain.precondition import Expected, check_version
+from orion_events.domain.projector import replay_settings
+from orion_events.domain.streams import SETTINGS_STREAM, is_session_id
+from orion_events.domain.views import MessageView, SessionView, SettingsView
+from orion_events.storage.port import EventLog
+from orion_events.store.current import CurrentViews, View
+from orion_events.store.history import fork_messages
+from orion_events.store.idempotency import NEW_SESSIONS, IdempotencyKey
+from orion_events.store.session_reads import SessionReads
+from orion_events.store.writer import Decide, Replay, StreamWriter
+
+
+class Commands:
+    def __init__(
+        self,
+        event_log: EventLog,
+        current: CurrentViews,
+        reads: SessionReads,
+        writer: StreamWriter,
+        ids: Callable[[], str],
+    ) -> None:
+        self._log = event_log
+        self._current = current
+        self._reads = reads
+        self._writer = writer
+        self._ids = ids
+        self._new_session_keys = asyncio.Lock()
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    async def create_session(
+        self, title: Any, metadata: Any, idempotency_key: str | None
+    ) -> SessionView:
+        event = SessionCreated(
+            title=None if title is None else validation.title(title),
+            metadata={} if metadata is None else validation.metadata(metadata),
+        )
+        key = IdempotencyKey.of(
+            NEW_SESSIONS, idempotency_key, "create", event.title, event.metadata
+        )
+        return await self._new_session(lambda view: [event], key)
+
+    async def fork_session(
+        self,
+        session_id: str,
+        *,
+        message_id: Any,
+        version: Any,
+        title: Any,
+        expected_version: Expected,
+        idempotency_key: str | None,
+    ) -> SessionView:
+        if message_id is not None and version is not None:
+            raise InvalidInput("give message_id or version, not both", field="version")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            raise InvalidInput("version must be an integer", field="version")
+        if message_id is not None and not isinstance(message_id, str):
+            raise InvalidInput("message_id must be a string", field="message_id")
+        new_title = None if title is None else validation.title(title)
+        source = await self._reads.loaded(session_id)
+        check_version(expected_version, source.version, f"session {session_id}")
+        if version is not None:
+            source = await self._reads.at(session_id, version=version)
+        assert source.messages is not None
+        size = len(source.messages)
+        messages = await self._log.reads.run(fork_messages, source.messages, message_id, size=size)
+        if messages is None:
+            raise SessionNotFound(f"no message {message_id} in session {session_id}")
+        event = SessionForked(
+            title=new_title or source.title,
+            title_source="client" if new_title else source.title_source,
+            metadata=dict(source.metadata),
+            messages=messages,
+            source_session=session_id,
+            source_version=source.version,
+        )
+        key = IdempotencyKey.of(
+            NEW_SESSIONS, idempotency_key, "fork", session_id, message_id, version, new_title
+        )
+        return await self._new_session(lambda view: [event], key)
+
+    async def _new_session(self, decide: Decide, key: IdempotencyKey | None) -> SessionView:
+        session_id = self._ids()
+
+        def first(view: View) -> Sequence[Event]:
+            if view is not None:
+                raise VersionConflict(f"session {session_id} exists")
+            return decide(view)
+
+        if key is None:
+            return await self._write_session(session_id, first)
+        # A keyed create has no session to serialise on yet: one lock makes the key check and
+        # the write atomic, so two concurrent retries create one session.
+        async with self._new_session_keys:
+            return await self._write_session(session_id, first, key)
+
+    async def update_session(
+        self, session_id: str, *, title: Any, metadata: Any, expected_version: Expected
+    ) -> SessionView:
+        new_title = None if title is None else validation.title(title)
+        new_metadata = None if metadata is None else validation.metadata(metadata)
+
+        def decide(view: View) -> Sequence[Event]:
+            session = self._live(session_id, view, expected_version)
+            events: list[Event] = []
+            # The default title is the first user message's to replace, so naming a session
+            # "New Chat" changes something: it pins that title.
+            if new_title is not None and (
+                new_title != session.title or session.title_source == "default"
+            ):
+                events.append(SessionRenamed(new_title))
+            if new_metadata is not None and new_metadata != dict(session.metadata):
+                events.append(MetadataUpdated(new_metadata))
+            return events
+
+        return await self._write_session(session_id, decide)
+
+    async def delete_session(self, session_id: str, *, expected_version: Expected) -> None:
+        def decide(view: View) -> Sequence[Event]:
+            self._live(session_id, view, expected_version)
+            return [SessionDeleted()]
+
+        await self._write_session(session_id, decide)
+
+    async def restore_session(
+        self, session_id: str, *, expected_version: Expected, idempotency_key: str | None
+    ) -> SessionView:
+        def decide(view: View) -> Sequence[Event]:
+            if not self._writable(session_id, view, expected_version).deleted:
+                raise VersionConflict(f"session {session_id} is not deleted")
+            return [SessionRestored()]
+
+        key = IdempotencyKey.of(session_id, idempotency_key, "restore")
+        return await self._write_session(session_id, decide, key)
+
+    async def add_message(
+        self,
+        session_id: str,
+        *,
+        role: Any,
+        content: Any,
+        agent: Any,
+        model: Any,
+        expected_version: Expected,
+        idempotency_key: str | None,
+    ) -> SessionView:
+        event = MessageAdded(
+            message_id=self._ids(),
+            role=validation.role(role),
+            content=validation.content(content),
+            agent=validation.optional_name(agent, "agent"),
+            model=validation.optional_name(model, "model"),
+        )
+        key = IdempotencyKey.of(
+            session_id,
+            idempotency_key,
+            "message",
+            event.role,
+            event.content,
+            event.agent,
+            event.model,
+        )
+
+        def decide(view: View) -> Sequence[Event]:
+            self._live(session_id, view, expected_version)
+            return [event]
+
+        return await self._write_session(session_id, decide, key)
+
+    async def edit_message(
+        self, session_id: str, message_id: str, *, content: Any, expected_version: Expected
+    ) -> SessionView:
+        event = MessageEdited(message_id, validation.content(content))
+
+        def decide(view: View) -> Sequence[Event]:
+            message = self._live_message(session_id, view, message_id, expected_version)
+            return [] if message.content == event.content else [event]
+
+        return await self._write_session(session_id, decide)
+
+    async def delete_message(
+        self, session_id: str, message_id: str, *, expected_version: Expected
+    ) -> SessionView:
+        def decide(view: View) -> Sequence[Event]:
+            self._live_message(session_id, view, message_id, expected_version)
+            return [MessageDeleted(message_id)]
+
+        return await self._write_session(session_id, decide)
+
+    async def clear_messages(self, session_id: str, *, expected_version: Expected) -> SessionView:
+        def decide(view: View) -> Sequence[Event]:
+            session = self._live(session_id, view, expected_version)
+            return [MessagesCleared()] if session.message_count else []
+
+        return await self._write_session(session_id, decide)
+
+    async def _write_session(
+        self, session_id: str, decide: Decide, key: IdempotencyKey | None = None
+    ) -> SessionView:
+        if not is_session_id(session_id):
+            raise SessionNotFound(f"no session {session_id}")
+        result = await self._writer.submit(session_id, decide, key)
+        if isinstance(result, Replay):
+            return await self._reads.at(result.stream, version=result.seq)
+        assert isinstance(result, SessionView)
+        return result
+
+    # -- what a write to a session is decided on ----------------------------------------------
+
+    def _writable(self, session_id: str, view: View, expected_version: Expected) -> SessionView:
+        if session_id in self._current.read_only:
+            raise SessionReadOnly(
+                f"session {session_id} is read-only: its log is damaged "
+                f"({self._current.read_only[session_id]})"
+            )
+        if not isinstance(view, SessionView):
+            raise SessionNotFound(f"no session {session_id}")
+        check_version(expected_version, view.version, f"session {session_id}")
+        return view
+
+    def _live(self, session_id: str, view: View, expected_version: Expected) -> SessionView:
+        # A deleted session is not found, whatever version the client thinks it is at.
+        read_only = self._current.read_only
+        if isinstance(view, SessionView) and view.deleted and session_id not in read_only:
+            raise SessionNotFound(f"no session {session_id}")
+        return self._writable(session_id, view, expected_version)
+
+    def _live_message(
+        self, session_id: str, view: View, message_id: str, expected_version: Expected
+    ) -> MessageView:
+        """The live message that a write to it is decided on."""
+        session = self._live(session_id, view, expected_version)
+        assert session.messages is not None
+        index = session.messages.index_of(message_id)
+        if index is None:
+            raise SessionNotFound(f"no message {message_id} in session {session_id}")
+        return session.messages[index]
+
+    # -- settings -----------------------------------------------------------------------------
+
+    async def change_settings(self, changes: Any, *, expected_version: Expected) -> SettingsView:
+        checked = validation.settings_changes(changes)
+
+        def decide(view: View) -> Sequence[Event]:
+            settings = self._settings(view, expected_version)
+            actual = {k: v for k, v in checked.items() if getattr(settings, k) != v}
+            return [SettingsChanged(actual)] if actual else []
+
+        return await self._write_settings(decide)
+
+    async def reset_settings(
+        self, *, expected_version: Expected, idempotency_key: str | None
+    ) -> SettingsView:
+        key = IdempotencyKey.of(SETTINGS_STREAM, idempotency_key, "reset")
+
+        def decide(view: View) -> Sequence[Event]:
+            self._settings(view, expected_version)
+            return [SettingsReset()]
+
+        return await self._write_settings(decide, key)
+
+    def _settings(self, view: View, expected_version: Expected) -> SettingsView:
+        """If-Match on settings: the settings log's version (0 before its first event)."""
+        # The log refuses appends after damage it found itself; damage only the projector saw
+        # (see startup._fold_settings) is known here alone.
+        if SETTINGS_STREAM in self._current.read_only:
+            raise SessionReadOnly(
+                f"the settings are read-only: their log is damaged "
+                f"({self._current.read_only[SETTINGS_STREAM]})"
+            )
+        assert isinstance(view, SettingsView)
+        check_version(expected_version, view.version, "the settings")
+        return view
+
+    async def _write_settings(
+        self, decide: Decide, key: IdempotencyKey | None = None
+    ) -> SettingsView:
+        result = await self._writer.submit(SETTINGS_STREAM, decide, key)
+        if isinstance(result, Replay):  # a retry: the settings as the first request left them
+            return replay_settings(await self._log.read(SETTINGS_STREAM, 0, result.seq))
+        assert isinstance(result, SettingsView)
+        return result

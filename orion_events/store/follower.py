@@ -1,0 +1,82 @@
+"""Following a log that other replicas append to too (a shared PostgreSQL log): what they
+commit is applied to this replica's views in global order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from orion_events.domain.errors import OrionError
+from orion_events.domain.events import Recorded
+from orion_events.domain.projector import apply_session, apply_settings
+from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM
+from orion_events.domain.views import SessionView, SettingsView
+from orion_events.storage.port import EventLog
+from orion_events.store.current import CurrentViews, View
+
+log = logging.getLogger(__name__)
+
+_FOLLOW_PAGE = 1000  # events a follower applies per read of a shared log
+_FOLLOW_PAUSE = 0.5  # seconds before a follower tries again after the database failed
+
+Advance = Callable[[str, View, Sequence[Recorded]], None]
+
+
+class Follower:
+    def __init__(
+        self,
+        event_log: EventLog,
+        current: CurrentViews,
+        advance: Advance,
+        after_applying: Callable[[], None],
+    ) -> None:
+        self._log = event_log
+        self._current = current
+        self._advance = advance  # take a view that committed records brought about
+        self._after_applying = after_applying
+
+    def start(self, after: int) -> asyncio.Task[None]:
+        """Follow the log from position `after` on, until the task is cancelled."""
+        return asyncio.create_task(self._follow(after))
+
+    async def _follow(self, after: int) -> None:
+        """Apply, in global order, what other replicas append to the shared log."""
+        while True:
+            try:
+                await self._log.wait_beyond(after)
+                for recorded in await self._log.read_all(after, _FOLLOW_PAGE):
+                    after = recorded.position
+                    self._apply(recorded)
+                self._after_applying()
+            except OrionError as exc:  # the database is away: the next poll tries again
+                log.warning("following the shared log: %s", exc.message)
+                await asyncio.sleep(_FOLLOW_PAUSE)
+
+    def _apply(self, recorded: Recorded) -> None:
+        stream = recorded.stream
+        if stream == OPERATIONS_STREAM:
+            return
+        view = self._current.view(stream)
+        version = view.version if view is not None else 0
+        if recorded.seq != version + 1:
+            if recorded.seq > version + 1:  # cannot happen while positions follow commits
+                log.error("%s: seq %d follows %d; the view is stale", stream, recorded.seq, version)
+            return
+        if stream == SETTINGS_STREAM:
+            assert isinstance(view, SettingsView)
+            self._advance(stream, apply_settings(view, recorded), [recorded])
+        else:
+            assert view is None or isinstance(view, SessionView)
+            self._advance(stream, apply_session(view, recorded), [recorded])
+
+    async def catch_up(self, stream: str) -> None:
+        """Apply what other replicas committed to `stream` that this one has not seen yet.
+
+        Read from the log itself rather than awaited from the follower: the follower can lag
+        under load, and deciding again on a view it has not brought up to date would only lose
+        the same race again. What it brings later is skipped, each event counting once.
+        """
+        view = self._current.view(stream)
+        for recorded in await self._log.read(stream, view.version if view is not None else 0):
+            self._apply(recorded)

@@ -1,0 +1,134 @@
+"""Start-up: every log folded into the views as it is read, from the newest snapshot on where
+the logs still extend it. Damage found on the way makes its stream read-only, never stops it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+import attrs
+from attrs import frozen
+
+from orion_events.domain.errors import OrionError
+from orion_events.domain.events import Recorded
+from orion_events.domain.projector import RULES_VERSION, apply_settings, replay_session
+from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM
+from orion_events.domain.views import SessionView, SettingsView
+from orion_events.storage.port import EventLog, LoadedStream, Resume
+from orion_events.store import snapshot
+from orion_events.store.current import CurrentViews
+from orion_events.store.idempotency import Keys, keys_in
+from orion_events.store.session_order import SessionOrder
+
+log = logging.getLogger(__name__)
+
+# What folding a log whose lines all pass their checks can still raise: an event of the wrong
+# type or out of place (CorruptLog), or data the views do not take (unknown setting, missing
+# message field). At start-up each is damage to serve read-only, never a reason not to start.
+_UNFOLDABLE = (OrionError, LookupError, TypeError, ValueError)
+
+
+@frozen
+class LoadReport:
+    sessions: int
+    events: int
+    seconds: float
+    cut_tails: dict[str, str]
+    damaged: dict[str, str]
+    from_snapshot: bool = False  # views came from a snapshot and only the logs' tails were read
+
+
+def _why(exc: Exception) -> str:
+    """What a log's replay stopped at, for health and the start-up report."""
+    return exc.message if isinstance(exc, OrionError) else f"{type(exc).__name__}: {exc}"
+
+
+async def load(event_log: EventLog, current: CurrentViews) -> LoadReport:
+    """Fill `current` from the logs (and the snapshot beside them, if any)."""
+    started = time.perf_counter()
+    cut_tails: dict[str, str] = {}
+    events = 0
+    directory = event_log.snapshot_dir
+    found = await asyncio.to_thread(snapshot.read, directory) if directory else None
+    resume: Resume | None = None
+    base: dict[str, SessionView] = {}
+    keys: Keys = {}
+    if found is not None and found.rules != RULES_VERSION:
+        rules = (found.rules, RULES_VERSION)
+        log.info("the snapshot was folded under rules %d, not %d: replaying every log", *rules)
+        resume = Resume(found.marks, found.feed, found.position, whole=True)
+    elif found is not None:
+        resume = Resume(found.marks, found.feed, found.position)
+        base = {view.id: view for view in found.sessions}
+    resumed = False
+
+    def fold(stream: LoadedStream) -> None:
+        # On the log's loader thread while nothing else touches the store: each log is
+        # folded into its view as soon as it is read, and its events are then dropped.
+        nonlocal events, resumed
+        events += len(stream.records) + stream.resumed_after
+        if stream.resumed_after:
+            resumed = True
+        if stream.cut_tail is not None:
+            cut_tails[stream.stream] = stream.cut_tail.describe()
+        if stream.damage is not None:
+            current.read_only[stream.stream] = stream.damage.describe()
+        keys_in(stream.records, keys)
+        if stream.stream == SETTINGS_STREAM:
+            start = found.settings if found and stream.resumed_after else SettingsView()
+            current.settings = _fold_settings(current, stream.records, start)
+            return
+        if stream.stream == OPERATIONS_STREAM:
+            return
+        try:
+            snapshotted = base[stream.stream] if stream.resumed_after else None
+            view = replay_session(stream.records, snapshotted)
+        except _UNFOLDABLE as exc:
+            # What the log itself found (loss, a line out of place) says more.
+            current.read_only.setdefault(stream.stream, _why(exc))
+            log.error("session %s cannot be replayed: %s", stream.stream, _why(exc))
+            return
+        if view is not None:
+            if current.budget is not None and view.messages is not None:
+                # Under a budget every session starts cold; use makes them hot.
+                view = attrs.evolve(view, messages=None)
+            current.sessions[stream.stream] = view
+
+    await event_log.open(fold, resume)
+    # Keys from the snapshot stand only if the logs still extend it.
+    current.keys = {**found.keys, **keys} if found is not None and resumed else keys
+    current.events = events
+    current.order = SessionOrder(list(current.sessions.values()))
+    current.list_changes += 1
+    return LoadReport(
+        sessions=current.live_sessions(),
+        events=events,
+        seconds=time.perf_counter() - started,
+        cut_tails=cut_tails,
+        damaged=dict(current.read_only),
+        from_snapshot=resumed,
+    )
+
+
+def _fold_settings(
+    current: CurrentViews, records: Sequence[Recorded], start: SettingsView
+) -> SettingsView:
+    """The settings as of their last event the projector accepts.
+
+    A line can pass its hash and chain and still not be a settings event the projector
+    takes (another type, unknown keys): that is damage like any other, so the settings
+    stay served as they stood before it and turn read-only, instead of stopping start-up.
+    Folded event by event, not by replay_settings, to keep the view up to that line.
+    """
+    view = start
+    for recorded in records:
+        try:
+            view = apply_settings(view, recorded)
+        except _UNFOLDABLE as exc:
+            why = f"seq {recorded.seq}: {_why(exc)}"
+            current.read_only[SETTINGS_STREAM] = why
+            log.error("the settings log cannot be replayed past %s; read-only", why)
+            break
+    return view
