@@ -1,5 +1,5 @@
 """The views as they stand in memory: every session's, the settings, what is read-only, the
-idempotency keys and the order sessions are listed in. Only the store changes them."""
+idempotency keys and the order sessions are listed in. Nothing outside the store changes them."""
 
 from __future__ import annotations
 
