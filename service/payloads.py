@@ -1,4 +1,5 @@
-"""Request bodies in (JSON object, known fields) and views out (the API's JSON shapes)."""
+"""What a request says beyond its body (path ids, integer parameters, If-Match), and views out
+(the API's JSON shapes)."""
 
 from __future__ import annotations
 
@@ -16,36 +17,10 @@ from orion_events.domain.precondition import Expected
 from orion_events.domain.streams import is_session_id
 from orion_events.domain.views import SETTINGS_KEYS, MessageView, SessionView, SettingsView
 from service.bodies import Mapped, json_pieces
-from service.errors import ApiError, bad_request, unknown_field
 
 JSON = "application/json"
 # Messages: a longer session's body is encoded off the event loop (service/bodies.py).
 LONG_BODY = 128
-
-
-async def json_object(
-    request: web.Request, allowed: Iterable[str], *, allow_empty: bool = False
-) -> dict[str, Any]:
-    """The request's body as a JSON object holding only `allowed` fields."""
-    body = await request.read()  # raises 413 past the app's client_max_size
-    if not body.strip() and allow_empty:
-        return {}
-    if request.content_type != JSON:
-        raise ApiError(415, "unsupported_media_type", f"send the body as {JSON}")
-    charset = request.charset
-    if charset is not None and charset.lower() not in {"utf-8", "utf8"}:
-        raise ApiError(415, "unsupported_media_type", "the body must be UTF-8")
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise bad_request(f"the body is not valid UTF-8 JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise bad_request("the body must be a JSON object")
-    allowed = frozenset(allowed)
-    for name in value:
-        if name not in allowed:
-            raise unknown_field(name)
-    return value
 
 
 def session_id_of(request: web.Request, name: str = "session_id") -> str:

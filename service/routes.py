@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from orion_events.domain.errors import InvalidInput
-from orion_events.domain.views import SETTINGS_KEYS, SessionView, SettingsView
+from orion_events.domain.views import SessionView, SettingsView
 from orion_events.indexes.search import tokenize
 from orion_events.store.store import MAX_PAGE, Store
 from service import streams
@@ -24,13 +24,21 @@ from service.payloads import (
     event_json,
     expected_version,
     int_param,
-    json_object,
     message_json,
     respond,
     session_id_of,
     session_json,
     session_pieces,
     settings_json,
+)
+from service.request_bodies import (
+    CreateSession,
+    EditMessage,
+    Fork,
+    NewMessage,
+    SettingsPatch,
+    UpdateSession,
+    read_body,
 )
 
 DEFAULT_PAGE = 100
@@ -79,7 +87,7 @@ def _location(view: SessionView) -> dict[str, str]:
 
 
 async def create_session(request: web.Request) -> web.StreamResponse:
-    body = await json_object(request, {"title", "metadata"}, allow_empty=True)
+    body = await read_body(request, CreateSession, allow_empty=True)
     view = await _store(request).create_session(
         body.get("title"), body.get("metadata"), idempotency_key=_idempotency_key(request)
     )
@@ -120,7 +128,7 @@ async def get_session(request: web.Request) -> web.StreamResponse:
 
 async def update_session(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
-    body = await json_object(request, {"title", "metadata"})
+    body = await read_body(request, UpdateSession)
     view = await _store(request).update_session(
         session_id,
         title=body.get("title"),
@@ -148,7 +156,7 @@ async def restore_session(request: web.Request) -> web.StreamResponse:
 
 async def fork_session(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
-    body = await json_object(request, {"message_id", "version", "title"}, allow_empty=True)
+    body = await read_body(request, Fork, allow_empty=True)
     store = _store(request)
     view = await store.fork_session(
         session_id,
@@ -166,10 +174,7 @@ async def fork_session(request: web.Request) -> web.StreamResponse:
 
 async def add_message(request: web.Request) -> web.Response:
     session_id = session_id_of(request)
-    body = await json_object(request, {"role", "content", "agent", "model"})
-    for required in ("role", "content"):
-        if required not in body:
-            raise InvalidInput(f"{required} is required", field=required)
+    body = await read_body(request, NewMessage)
     view = await _store(request).add_message(
         session_id,
         role=body["role"],
@@ -186,9 +191,7 @@ async def add_message(request: web.Request) -> web.Response:
 async def edit_message(request: web.Request) -> web.Response:
     session_id = session_id_of(request)
     message_id = session_id_of(request, "message_id")
-    body = await json_object(request, {"content"})
-    if "content" not in body:
-        raise InvalidInput("content is required", field="content")
+    body = await read_body(request, EditMessage)
     view = await _store(request).edit_message(
         session_id, message_id, content=body["content"], expected_version=expected_version(request)
     )
@@ -297,7 +300,7 @@ async def get_settings(request: web.Request) -> web.Response:
 
 
 async def patch_settings(request: web.Request) -> web.Response:
-    body = await json_object(request, SETTINGS_KEYS)
+    body = await read_body(request, SettingsPatch)
     store = _store(request)
     return _settings(await store.change_settings(body, expected_version=expected_version(request)))
 
