@@ -17,11 +17,11 @@ from orion_events.storage.port import EventLog
 from orion_events.storage.postgres.log import PostgresLog
 from orion_events.storage.postgres.rows import redact
 from orion_events.store.store import Store
+from service.app_keys import CONFIG, LOAD_REPORT, RESPONSE_CACHE, SHUTTING_DOWN, STORE
 from service.config import Config
-from service.keys import CONFIG, LOAD_REPORT, SESSION_BODIES, SHUTTING_DOWN, STORE
 from service.limits import open_logs_within
 from service.middlewares import bearer_auth, cors
-from service.payloads import EncodedSessions
+from service.response_cache import ResponseCache
 from service.routes import setup_routes
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def create_app(config: Config, *, log_io: PosixIO | None = None) -> web.Applicat
     app = web.Application(client_max_size=config.max_body, middlewares=middlewares)
     app[CONFIG] = config
     app[SHUTTING_DOWN] = asyncio.Event()
-    app[SESSION_BODIES] = EncodedSessions()
+    app[RESPONSE_CACHE] = ResponseCache()
     app.on_shutdown.append(_end_streams)
     app.cleanup_ctx.append(functools.partial(_store_ctx, log_io=log_io))
     setup_routes(app)

@@ -13,9 +13,9 @@ from orion_events.domain.views import SessionView, SettingsView
 from orion_events.indexes.search import tokenize
 from orion_events.store.store import MAX_PAGE, Store
 from service import streams
+from service.app_keys import RESPONSE_CACHE, STORE
 from service.bodies import json_pieces, send_pieces
 from service.export import export_json, export_markdown
-from service.keys import SESSION_BODIES, STORE
 from service.middlewares import Handler, guarded, no_route
 from service.openapi import openapi_document
 from service.payloads import (
@@ -24,6 +24,7 @@ from service.payloads import (
     event_json,
     expected_version,
     int_param,
+    message_id_of,
     message_json,
     respond,
     session_id_of,
@@ -64,13 +65,13 @@ async def _session(
     status: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> web.StreamResponse:
-    """The session's JSON, encoded once a version (EncodedSessions), a long one off the loop
+    """The session's JSON, encoded once a version (ResponseCache), a long one off the loop
     and sent in pieces (bodies.py): answering a write to a long session costs what a read does."""
-    bodies = request.app[SESSION_BODIES]
-    pieces = bodies.body(view)
+    cache = request.app[RESPONSE_CACHE]
+    pieces = cache.body(view)
     if pieces is None:
         size = view.message_count
-        pieces = bodies.keep(view, await _store(request).reads.run(session_pieces, view, size=size))
+        pieces = cache.keep(view, await _store(request).reads.run(session_pieces, view, size=size))
     headers = {**(headers or {}), **etag(view.version)}
     return await send_pieces(request, pieces, content_type=JSON, status=status, headers=headers)
 
@@ -97,15 +98,15 @@ async def create_session(request: web.Request) -> web.StreamResponse:
 async def list_sessions(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", default=None, low=1, high=MAX_PAGE)
     cursor = request.query.get("cursor")
-    store, bodies = _store(request), request.app[SESSION_BODIES]
-    page = bodies.page(store.list_changes, limit, cursor)
+    store, cache = _store(request), request.app[RESPONSE_CACHE]
+    page = cache.page(store.list_changes, limit, cursor)
     if page is None:
         found = store.sessions(limit, cursor)
         link = {}
         if found.next_cursor is not None:
             link = _next_link(request, limit=limit, cursor=found.next_cursor)
-        page = bodies.keep_page(
-            store.list_changes, limit, cursor, bodies.summaries(found.sessions), link
+        page = cache.keep_page(
+            store.list_changes, limit, cursor, cache.summaries(found.sessions), link
         )
     body, headers = page
     return web.Response(body=body, content_type=JSON, headers=headers)
@@ -190,7 +191,7 @@ async def add_message(request: web.Request) -> web.Response:
 
 async def edit_message(request: web.Request) -> web.Response:
     session_id = session_id_of(request)
-    message_id = session_id_of(request, "message_id")
+    message_id = message_id_of(request)
     body = await read_body(request, EditMessage)
     view = await _store(request).edit_message(
         session_id, message_id, content=body["content"], expected_version=expected_version(request)
@@ -203,7 +204,7 @@ async def edit_message(request: web.Request) -> web.Response:
 
 async def delete_message(request: web.Request) -> web.Response:
     session_id = session_id_of(request)
-    message_id = session_id_of(request, "message_id")
+    message_id = message_id_of(request)
     view = await _store(request).delete_message(
         session_id, message_id, expected_version=expected_version(request)
     )
