@@ -1,11 +1,11 @@
-"""Request bodies in (JSON object, known fields) and views out (the API's JSON shapes)."""
+"""What a request says beyond its body (path ids, integer parameters, If-Match), and views out
+(the API's JSON shapes)."""
 
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeAlias
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -16,44 +16,27 @@ from orion_events.domain.precondition import Expected
 from orion_events.domain.streams import is_session_id
 from orion_events.domain.views import SETTINGS_KEYS, MessageView, SessionView, SettingsView
 from service.bodies import Mapped, json_pieces
-from service.errors import ApiError, bad_request, unknown_field
 
 JSON = "application/json"
 # Messages: a longer session's body is encoded off the event loop (service/bodies.py).
 LONG_BODY = 128
 
 
-async def json_object(
-    request: web.Request, allowed: Iterable[str], *, allow_empty: bool = False
-) -> dict[str, Any]:
-    """The request's body as a JSON object holding only `allowed` fields."""
-    body = await request.read()  # raises 413 past the app's client_max_size
-    if not body.strip() and allow_empty:
-        return {}
-    if request.content_type != JSON:
-        raise ApiError(415, "unsupported_media_type", f"send the body as {JSON}")
-    charset = request.charset
-    if charset is not None and charset.lower() not in {"utf-8", "utf8"}:
-        raise ApiError(415, "unsupported_media_type", "the body must be UTF-8")
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise bad_request(f"the body is not valid UTF-8 JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise bad_request("the body must be a JSON object")
-    allowed = frozenset(allowed)
-    for name in value:
-        if name not in allowed:
-            raise unknown_field(name)
-    return value
+def session_id_of(request: web.Request) -> str:
+    """The path's session id; anything that is not a well-formed one is 404 and never reaches
+    the disk."""
+    return _path_id(request, "session_id", "session")
 
 
-def session_id_of(request: web.Request, name: str = "session_id") -> str:
-    """A path id; anything that is not a well-formed UUID is 404 and never reaches the disk."""
+def message_id_of(request: web.Request) -> str:
+    """The path's message id, checked as session_id_of checks a session's (both are UUIDs)."""
+    return _path_id(request, "message_id", "message")
+
+
+def _path_id(request: web.Request, name: str, what: str) -> str:
     raw = request.match_info[name]
     value = raw.lower()
-    if not is_session_id(value):
-        what = "session" if name == "session_id" else "message"
+    if not is_session_id(value):  # the one well-formed id, a canonical UUID
         raise SessionNotFound(f"no {what} {raw[:64]!r}")
     return value
 
@@ -133,88 +116,6 @@ def event_json(recorded: Recorded) -> dict[str, Any]:
     if recorded.meta:
         body["meta"] = dict(recorded.meta)
     return body
-
-
-Page: TypeAlias = tuple[bytes, Mapping[str, str]]  # a list page's body and headers
-
-
-class EncodedSessions:
-    """The JSON bodies of recently read sessions and of their summaries, by id and version.
-
-    Views never change (a write makes a new one, with a new version), so a body encoded once
-    serves every read of that version. A list page is its summaries' bodies joined, so listing
-    costs a lookup per session instead of building and encoding a dict per session on every
-    request; and a page once joined is served as it is until the list changes at all. Only the
-    most recently read few thousand of each are kept.
-    """
-
-    __slots__ = ("_bodies", "_pages", "_pages_at", "_size", "_summaries", "_summaries_size")
-
-    def __init__(self, size: int = 512, summaries: int = 4096) -> None:
-        self._size = size
-        self._summaries_size = summaries
-        self._bodies: OrderedDict[str, tuple[int, Sequence[bytes]]] = OrderedDict()
-        self._summaries: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
-        self._pages: dict[tuple[int | None, str | None], Page] = {}
-        self._pages_at = -1  # the store's list_changes the kept pages were read at
-
-    def page(self, changes: int, limit: int | None, cursor: str | None) -> Page | None:
-        """A list page as read while the list stood at `changes`, if one was kept: clients poll
-        the first page far more often than anything changes."""
-        if changes != self._pages_at:
-            return None
-        return self._pages.get((limit, cursor))
-
-    def keep_page(
-        self,
-        changes: int,
-        limit: int | None,
-        cursor: str | None,
-        body: bytes,
-        headers: Mapping[str, str],
-    ) -> Page:
-        if changes != self._pages_at:
-            self._pages.clear()
-            self._pages_at = changes
-        if len(self._pages) >= 64:  # one list, many cursors: keep the newest few
-            self._pages.pop(next(iter(self._pages)))
-        page = self._pages[(limit, cursor)] = (body, headers)
-        return page
-
-    def body(self, view: SessionView) -> Sequence[bytes] | None:
-        """The session's body in pieces (service/bodies.py), encoded here if it is short; None
-        for a long one not kept: the caller encodes it off the loop and `keep`s it."""
-        cached = self._bodies.get(view.id)
-        if cached is not None and cached[0] == view.version:
-            self._bodies.move_to_end(view.id)
-            return cached[1]
-        if view.message_count > LONG_BODY:
-            return None
-        return self.keep(view, (orjson.dumps(session_json(view)),))
-
-    def keep(self, view: SessionView, pieces: Sequence[bytes]) -> Sequence[bytes]:
-        self._bodies[view.id] = (view.version, pieces)
-        self._bodies.move_to_end(view.id)
-        if len(self._bodies) > self._size:
-            self._bodies.popitem(last=False)
-        return pieces
-
-    def summaries(self, views: Iterable[SessionView]) -> bytes:
-        """The JSON array of these sessions' summaries, in order."""
-        return b"[" + b",".join(self._summary(view) for view in views) + b"]"
-
-    def _summary(self, view: SessionView) -> bytes:
-        cache = self._summaries
-        cached = cache.get(view.id)
-        if cached is not None and cached[0] == view.version:
-            cache.move_to_end(view.id)
-            return cached[1]
-        body = orjson.dumps(session_json(view, messages=False))
-        cache[view.id] = (view.version, body)
-        cache.move_to_end(view.id)
-        if len(cache) > self._summaries_size:
-            cache.popitem(last=False)
-        return body
 
 
 def session_pieces(view: SessionView) -> list[bytes]:

@@ -9,13 +9,13 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from orion_events.domain.errors import InvalidInput
-from orion_events.domain.views import SETTINGS_KEYS, SessionView, SettingsView
+from orion_events.domain.views import SessionView, SettingsView
 from orion_events.indexes.search import tokenize
 from orion_events.store.store import MAX_PAGE, Store
 from service import streams
+from service.app_keys import RESPONSE_CACHE, STORE
 from service.bodies import json_pieces, send_pieces
 from service.export import export_json, export_markdown
-from service.keys import SESSION_BODIES, STORE
 from service.middlewares import Handler, guarded, no_route
 from service.openapi import openapi_document
 from service.payloads import (
@@ -24,13 +24,22 @@ from service.payloads import (
     event_json,
     expected_version,
     int_param,
-    json_object,
+    message_id_of,
     message_json,
     respond,
     session_id_of,
     session_json,
     session_pieces,
     settings_json,
+)
+from service.request_bodies import (
+    CreateSession,
+    EditMessage,
+    Fork,
+    NewMessage,
+    SettingsPatch,
+    UpdateSession,
+    read_body,
 )
 
 DEFAULT_PAGE = 100
@@ -56,13 +65,13 @@ async def _session(
     status: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> web.StreamResponse:
-    """The session's JSON, encoded once a version (EncodedSessions), a long one off the loop
+    """The session's JSON, encoded once a version (ResponseCache), a long one off the loop
     and sent in pieces (bodies.py): answering a write to a long session costs what a read does."""
-    bodies = request.app[SESSION_BODIES]
-    pieces = bodies.body(view)
+    cache = request.app[RESPONSE_CACHE]
+    pieces = cache.body(view)
     if pieces is None:
         size = view.message_count
-        pieces = bodies.keep(view, await _store(request).reads.run(session_pieces, view, size=size))
+        pieces = cache.keep(view, await _store(request).reads.run(session_pieces, view, size=size))
     headers = {**(headers or {}), **etag(view.version)}
     return await send_pieces(request, pieces, content_type=JSON, status=status, headers=headers)
 
@@ -79,7 +88,7 @@ def _location(view: SessionView) -> dict[str, str]:
 
 
 async def create_session(request: web.Request) -> web.StreamResponse:
-    body = await json_object(request, {"title", "metadata"}, allow_empty=True)
+    body = await read_body(request, CreateSession, allow_empty=True)
     view = await _store(request).create_session(
         body.get("title"), body.get("metadata"), idempotency_key=_idempotency_key(request)
     )
@@ -89,15 +98,15 @@ async def create_session(request: web.Request) -> web.StreamResponse:
 async def list_sessions(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", default=None, low=1, high=MAX_PAGE)
     cursor = request.query.get("cursor")
-    store, bodies = _store(request), request.app[SESSION_BODIES]
-    page = bodies.page(store.list_changes, limit, cursor)
+    store, cache = _store(request), request.app[RESPONSE_CACHE]
+    page = cache.page(store.list_changes, limit, cursor)
     if page is None:
         found = store.sessions(limit, cursor)
         link = {}
         if found.next_cursor is not None:
             link = _next_link(request, limit=limit, cursor=found.next_cursor)
-        page = bodies.keep_page(
-            store.list_changes, limit, cursor, bodies.summaries(found.sessions), link
+        page = cache.keep_page(
+            store.list_changes, limit, cursor, cache.summaries(found.sessions), link
         )
     body, headers = page
     return web.Response(body=body, content_type=JSON, headers=headers)
@@ -120,7 +129,7 @@ async def get_session(request: web.Request) -> web.StreamResponse:
 
 async def update_session(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
-    body = await json_object(request, {"title", "metadata"})
+    body = await read_body(request, UpdateSession)
     view = await _store(request).update_session(
         session_id,
         title=body.get("title"),
@@ -148,7 +157,7 @@ async def restore_session(request: web.Request) -> web.StreamResponse:
 
 async def fork_session(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
-    body = await json_object(request, {"message_id", "version", "title"}, allow_empty=True)
+    body = await read_body(request, Fork, allow_empty=True)
     store = _store(request)
     view = await store.fork_session(
         session_id,
@@ -166,10 +175,7 @@ async def fork_session(request: web.Request) -> web.StreamResponse:
 
 async def add_message(request: web.Request) -> web.Response:
     session_id = session_id_of(request)
-    body = await json_object(request, {"role", "content", "agent", "model"})
-    for required in ("role", "content"):
-        if required not in body:
-            raise InvalidInput(f"{required} is required", field=required)
+    body = await read_body(request, NewMessage)
     view = await _store(request).add_message(
         session_id,
         role=body["role"],
@@ -185,10 +191,8 @@ async def add_message(request: web.Request) -> web.Response:
 
 async def edit_message(request: web.Request) -> web.Response:
     session_id = session_id_of(request)
-    message_id = session_id_of(request, "message_id")
-    body = await json_object(request, {"content"})
-    if "content" not in body:
-        raise InvalidInput("content is required", field="content")
+    message_id = message_id_of(request)
+    body = await read_body(request, EditMessage)
     view = await _store(request).edit_message(
         session_id, message_id, content=body["content"], expected_version=expected_version(request)
     )
@@ -200,7 +204,7 @@ async def edit_message(request: web.Request) -> web.Response:
 
 async def delete_message(request: web.Request) -> web.Response:
     session_id = session_id_of(request)
-    message_id = session_id_of(request, "message_id")
+    message_id = message_id_of(request)
     view = await _store(request).delete_message(
         session_id, message_id, expected_version=expected_version(request)
     )
@@ -297,7 +301,7 @@ async def get_settings(request: web.Request) -> web.Response:
 
 
 async def patch_settings(request: web.Request) -> web.Response:
-    body = await json_object(request, SETTINGS_KEYS)
+    body = await read_body(request, SettingsPatch)
     store = _store(request)
     return _settings(await store.change_settings(body, expected_version=expected_version(request)))
 

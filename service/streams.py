@@ -14,7 +14,7 @@ from aiohttp import web
 
 from orion_events.domain.errors import InvalidInput
 from orion_events.domain.events import Recorded
-from service.keys import CONFIG, SHUTTING_DOWN, STORE
+from service.app_keys import CONFIG, SHUTTING_DOWN, STORE
 from service.payloads import event_json, int_param, is_count, session_id_of
 
 PAGE = 500

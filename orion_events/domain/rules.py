@@ -16,7 +16,11 @@ MAX_METADATA_KEY_CHARS = 64
 MAX_METADATA_VALUE_CHARS = 512
 MAX_NAME_CHARS = 200  # agent and model names
 THEMES = frozenset({"dark", "light", "auto"})
-_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+LANGUAGE_PATTERN = r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*"  # a short BCP 47 tag: en, pt-BR
+MAX_LANGUAGE_CHARS = 35
+MAX_TEMPERATURE = 2.0
+MAX_TOKENS = 1_000_000
+_LANGUAGE = re.compile(LANGUAGE_PATTERN)
 
 
 def title(value: Any, field: str = "title") -> str:
@@ -87,7 +91,11 @@ def _theme(key: str, value: Any) -> str:
 
 
 def _language(key: str, value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 35 or not _LANGUAGE.fullmatch(value):
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_LANGUAGE_CHARS
+        or not _LANGUAGE.fullmatch(value)
+    ):
         raise InvalidInput(
             "language must be a short language tag such as 'en' or 'pt-BR'", field=key
         )
@@ -104,14 +112,18 @@ def _model(key: str, value: Any) -> str:
 
 
 def _temperature(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 2.0:
-        raise InvalidInput("temperature must be a number from 0.0 to 2.0", field=key)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0.0 <= value <= MAX_TEMPERATURE
+    ):
+        raise InvalidInput(f"temperature must be a number from 0.0 to {MAX_TEMPERATURE}", field=key)
     return float(value)
 
 
 def _max_tokens(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
-        raise InvalidInput("max_tokens must be an integer from 1 to 1000000", field=key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOKENS:
+        raise InvalidInput(f"max_tokens must be an integer from 1 to {MAX_TOKENS}", field=key)
     return value
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
+from service.app_keys import STORE
 from service.bodies import PIECE, SHORT, Mapped, json_pieces
-from service.keys import STORE
 from service.payloads import LONG_BODY, session_json
 from tests.service.test_live_api import add, create
 

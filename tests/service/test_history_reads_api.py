@@ -24,7 +24,7 @@ from orion_events.storage.files import lineindex
 from orion_events.storage.readpool import LOWEST_PRIORITY
 from orion_events.store import history as reads
 from service import export, payloads, streams
-from service.keys import STORE
+from service.app_keys import STORE
 from service.payloads import session_json, session_pieces
 from tests.service.test_live_api import (
     add,

@@ -23,8 +23,8 @@ from aiohttp.test_utils import BaseRunner
 from attrs import field, frozen
 
 from service.app import create_app
+from service.app_keys import STORE
 from service.config import Config
-from service.keys import STORE
 from service.streams import PAGE
 from tests.conftest import EdgeTestServer
 from tests.service.expect import JSON, MIB, expect_error
