@@ -15,7 +15,7 @@ from orion_events.storage.files.durable import PosixIO
 from orion_events.storage.files.log import FileLog
 from orion_events.storage.port import EventLog
 from orion_events.storage.postgres.log import PostgresLog
-from orion_events.storage.postgres.rows import redact
+from orion_events.storage.postgres.pool import redact
 from orion_events.store.store import Store
 from service.app_keys import CONFIG, LOAD_REPORT, RESPONSE_CACHE, SHUTTING_DOWN, STORE
 from service.config import Config

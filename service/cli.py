@@ -34,7 +34,8 @@ from orion_events.ops.copy import migrate
 from orion_events.ops.purge import purge
 from orion_events.ops.verify import log_files, verify_dir
 from orion_events.storage.codec import scan
-from orion_events.storage.postgres.rows import redact, verify_database
+from orion_events.storage.postgres.pool import redact
+from orion_events.storage.postgres.verify import verify_database
 from service import edge
 from service.app import create_app
 from service.config import SYNC_MODES, Config, ConfigError

@@ -8,7 +8,7 @@ from pathlib import Path
 from attrs import evolve, frozen
 
 from orion_events.storage.files.commit import MAX_OPEN_LOGS, SyncMode
-from orion_events.storage.postgres.rows import is_database_url
+from orion_events.storage.postgres.pool import is_database_url
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000

@@ -19,8 +19,8 @@ from orion_events.domain.errors import OrionError
 from orion_events.domain.streams import TOP_LEVEL_STREAMS
 from orion_events.ops.verify import log_files, verify_dir
 from orion_events.storage.codec import scan
+from orion_events.storage.files.datadir import lock_data_dir, unique_path
 from orion_events.storage.files.durable import DEFAULT_IO, PosixIO
-from orion_events.storage.files.log import lock_data_dir, unique_path
 
 
 class BackupError(OrionError):

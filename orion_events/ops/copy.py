@@ -34,21 +34,22 @@ from orion_events.domain.streams import TOP_LEVEL_STREAMS, is_session_id
 from orion_events.ops.verify import log_files
 from orion_events.storage.codec import scan
 from orion_events.storage.files.commit import NEW_SUFFIX
+from orion_events.storage.files.datadir import lock_data_dir
 from orion_events.storage.files.durable import DEFAULT_IO, PosixIO
-from orion_events.storage.files.log import lock_data_dir
-from orion_events.storage.postgres.rows import (
-    APPEND_LOCK,
-    Row,
-    check_stream,
+from orion_events.storage.postgres.pool import (
     connect_pool,
-    faithful_row,
-    insert_rows,
     is_database_url,
-    migrate_schema,
     redact,
-    stream_rows,
     unavailable,
 )
+from orion_events.storage.postgres.rows import (
+    Row,
+    check_stream,
+    faithful_row,
+    insert_rows,
+    stream_rows,
+)
+from orion_events.storage.postgres.schema import APPEND_LOCK, migrate_schema
 
 BATCH_ROWS = 1000  # rows per transaction into the database
 BATCH_BYTES = 8 * 1024 * 1024  # and about this many bytes of event data at most

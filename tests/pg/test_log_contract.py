@@ -34,8 +34,9 @@ from orion_events.storage.files import lineindex
 from orion_events.storage.files.log import FileLog
 from orion_events.storage.port import LoadedStream
 from orion_events.storage.postgres import rows as pgrows
+from orion_events.storage.postgres import schema as pgschema
 from orion_events.storage.postgres.log import PostgresLog
-from orion_events.storage.postgres.rows import verify_database
+from orion_events.storage.postgres.verify import verify_database
 from orion_events.store.store import NEW_SESSIONS, Store
 
 STAMP = "2025-11-10T12:00:05.123456Z"
@@ -634,7 +635,7 @@ async def test_the_schema_is_versioned(pg_url: str) -> None:
     await again.close()
     conn = await asyncpg.connect(pg_url)
     try:
-        assert await conn.fetchval("SELECT version FROM orion_schema") == len(pgrows.MIGRATIONS)
+        assert await conn.fetchval("SELECT version FROM orion_schema") == len(pgschema.MIGRATIONS)
         assert await conn.fetchval("SELECT count(*) FROM orion_schema") == 1
         await conn.execute("UPDATE orion_schema SET version = version + 1")
     finally:

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from orion_events.ops.copy import MigrationError, migrate
-from orion_events.storage.postgres.rows import verify_database
+from orion_events.storage.postgres.verify import verify_database
 from service.app import create_app
 from service.cli import main
 from service.config import Config

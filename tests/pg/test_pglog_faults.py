@@ -14,9 +14,10 @@ import pytest
 from orion_events.domain.errors import StorageUnavailable, VersionConflict
 from orion_events.domain.events import MessageAdded, Recorded, SessionCreated
 from orion_events.storage.codec import GENESIS, encode
-from orion_events.storage.postgres import log as pglog
+from orion_events.storage.postgres import appends as pglog
 from orion_events.storage.postgres.log import PostgresLog
-from orion_events.storage.postgres.rows import APPEND_LOCK, Row, insert_rows
+from orion_events.storage.postgres.rows import Row, insert_rows
+from orion_events.storage.postgres.schema import APPEND_LOCK
 from orion_events.store.store import Store
 
 STAMP = "2025-11-10T12:00:05.123456Z"

@@ -24,7 +24,7 @@ import orjson
 import pytest
 
 from orion_events.storage.codec import GENESIS, encode, line_hash, scan
-from orion_events.storage.files.log import lock_data_dir
+from orion_events.storage.files.datadir import lock_data_dir
 from orion_events.store.store import Store
 from service.cli import main
 from tests.conftest import ClientFactory

@@ -16,16 +16,22 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from orion_events.domain.errors import SyncModeRefused
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc_syncfs = getattr(_libc, "syncfs", None)
-_libc_statfs = getattr(_libc, "statfs", None)
 _COPY_CHUNK = 1 << 20
+
+
+@functools.cache
+def _libc_function(name: str) -> Callable[..., int] | None:
+    """A C library function, None where the platform lacks it; the library is loaded at first
+    use, not on import."""
+    function: Callable[..., int] | None = getattr(ctypes.CDLL(None, use_errno=True), name, None)
+    return function
 
 
 class PosixIO:
@@ -60,9 +66,10 @@ class PosixIO:
 
         Only for the opt-in sync mode on a file system known to implement it (see syncmode).
         """
-        if _libc_syncfs is None:
+        libc_syncfs = _libc_function("syncfs")
+        if libc_syncfs is None:
             raise OSError(errno.ENOSYS, "syncfs is not available")
-        if _libc_syncfs(fd) != 0:
+        if libc_syncfs(fd) != 0:
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code))
 
@@ -165,9 +172,10 @@ SYNCFS_FILE_SYSTEMS = {0xEF53: "ext4", 0x58465342: "xfs", 0x9123683E: "btrfs"}
 
 def file_system_type(path: Path) -> int:
     """statfs(2)'s f_type for `path` (Linux): the first field of struct statfs, a long."""
+    libc_statfs = _libc_function("statfs")
     buffer = ctypes.create_string_buffer(256)  # larger than struct statfs on every ABI
-    if _libc_statfs is None or _libc_statfs(os.fsencode(path), buffer) != 0:
-        code = ctypes.get_errno() if _libc_statfs is not None else errno.ENOSYS
+    if libc_statfs is None or libc_statfs(os.fsencode(path), buffer) != 0:
+        code = ctypes.get_errno() if libc_statfs is not None else errno.ENOSYS
         raise OSError(code, os.strerror(code), str(path))
     return ctypes.c_long.from_buffer(buffer).value & 0xFFFFFFFF
 

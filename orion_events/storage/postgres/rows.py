@@ -1,66 +1,30 @@
-"""PostgreSQL rows of the event log: the schema, rows <-> lines, the chain check, verify.
+"""PostgreSQL rows of the event log: rows <-> lines, and the chain check on them.
 
 A row holds the columns of one log line (`data` and `meta` as their exact JSON text), so putting
 the columns back together gives, byte for byte, the line FileLog would have written, with the
 same `hash` and `prev`: the integrity chain of SPEC §5 is checked here exactly as in the files
 (`codec.decode` on the rebuilt line), and a copy between files and the database keeps every
-hash. PostgresLog (pglog), `verify --log` and `migrate` share what is here.
+hash. PostgresLog (log.py), `verify --log` and `migrate` share what is here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
 from attrs import frozen
 
-from orion_events.domain.errors import StorageUnavailable
 from orion_events.domain.events import Recorded, SessionCreated, SessionForked
 from orion_events.domain.streams import TOP_LEVEL_STREAMS, is_session_id
 from orion_events.storage.codec import BAD_EVENT, GENESIS, Damage, LineDamage, decode
 
-# pg_advisory_xact_lock key held by every append from drawing positions to commit ("orion").
-APPEND_LOCK: Final = 0x6F72696F6E
-MIGRATION_LOCK: Final = APPEND_LOCK + 1
 # The idempotency scope of the events that create a session (the store's NEW_SESSIONS).
 NEW_SESSIONS_SCOPE: Final = ""
 _CREATING: Final = frozenset({SessionCreated.kind, SessionForked.kind})
 _STREAM_PREFETCH: Final = 2000
-
-# Ordered; each step runs once, in one transaction with the version bump. Never edit a step
-# that has shipped: add one.
-MIGRATIONS: Final[tuple[str, ...]] = (
-    # 1: the events. `data` and `meta` are json, not jsonb: json keeps the text as written, so
-    # a row re-encodes to its line's exact bytes (jsonb reorders keys and rejects \u0000).
-    """
-    CREATE TABLE orion_events (
-        position bigserial PRIMARY KEY,
-        stream text NOT NULL,
-        seq integer NOT NULL CHECK (seq > 0),
-        id uuid UNIQUE NOT NULL,
-        type text NOT NULL,
-        at text NOT NULL,
-        schema integer NOT NULL,
-        data json NOT NULL,
-        meta json,
-        prev text NOT NULL,
-        hash text NOT NULL,
-        idempotency_scope text,
-        idempotency_key text,
-        UNIQUE (stream, seq),
-        CHECK ((idempotency_scope IS NULL) = (idempotency_key IS NULL))
-    );
-    -- NULLs are distinct: only keyed events take part.
-    CREATE UNIQUE INDEX orion_events_idempotency
-        ON orion_events (idempotency_scope, idempotency_key);
-    """,
-)
 
 _COLUMNS: Final = "position, stream, seq, id, type, at, schema, data, meta, prev, hash"
 SELECTED: Final = f"{_COLUMNS}, idempotency_scope, idempotency_key"
@@ -70,35 +34,6 @@ _INSERT: Final = f"""
                          $6::text[], $7::int[], $8::json[], $9::json[], $10::text[],
                          $11::text[], $12::text[], $13::text[])
 """
-# What failing to reach or use the database looks like from asyncpg.
-DATABASE_ERRORS: Final = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    # What asyncpg raises when a connection killed mid-statement is used again (a rollback).
-    asyncpg.InternalClientError,
-)
-
-
-def redact(url: str) -> str:
-    """`url` without its password, for logs and messages."""
-    parts = urlsplit(url)
-    netloc, query = parts.netloc, parts.query
-    if parts.password is not None:
-        userinfo, _, hostport = netloc.rpartition("@")
-        netloc = f"{userinfo.partition(':')[0]}:***@{hostport}"
-    if "password" in query.lower():
-        query = "…"
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def is_database_url(value: str) -> bool:
-    return value.startswith(("postgresql://", "postgres://"))
-
-
-def reason(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def idempotency_of(stream: str, kind: str, meta: Mapping[str, Any] | None) -> tuple[str, str]:
@@ -282,67 +217,6 @@ def _check_key_columns(row: Row) -> None:
         raise LineDamage(BAD_EVENT, "the idempotency columns disagree with the event's meta")
 
 
-@contextlib.contextmanager
-def unavailable(doing: str) -> Iterator[None]:
-    """Turn the driver's failures into StorageUnavailable."""
-    try:
-        yield
-    except DATABASE_ERRORS as exc:
-        raise StorageUnavailable(f"could not {doing}: {reason(exc)}") from exc
-
-
-async def connect_pool(url: str, size: int = 10) -> asyncpg.Pool[asyncpg.Record]:
-    try:
-        return await asyncpg.create_pool(
-            url,
-            min_size=1,
-            max_size=size,
-            server_settings={
-                "application_name": "orion-events",
-                # A writer that died inside a transaction must not hold the append lock long.
-                "idle_in_transaction_session_timeout": "10s",
-                "lock_timeout": "30s",
-            },
-        )
-    except DATABASE_ERRORS as exc:
-        raise StorageUnavailable(
-            f"cannot reach the database at {redact(url)}: {reason(exc)}"
-        ) from exc
-
-
-async def schema_version(conn: Any) -> int | None:
-    """The schema version of the database, None when it holds no orion schema yet."""
-    if await conn.fetchval("SELECT to_regclass('orion_schema')") is None:
-        return None
-    version: int | None = await conn.fetchval("SELECT version FROM orion_schema")
-    return version
-
-
-async def migrate_schema(pool: Any) -> int:
-    """Bring the schema to the newest version, one transaction for all the steps; the version."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-        await conn.execute(
-            """
-            CREATE TABLE IF NOT EXISTS orion_schema (
-                one boolean PRIMARY KEY DEFAULT true CHECK (one),
-                version integer NOT NULL
-            )
-            """
-        )
-        await conn.execute("INSERT INTO orion_schema (version) VALUES (0) ON CONFLICT DO NOTHING")
-        version: int = await conn.fetchval("SELECT version FROM orion_schema")
-        if version > len(MIGRATIONS):
-            raise StorageUnavailable(
-                f"the database's schema is at version {version}, newer than this code "
-                f"({len(MIGRATIONS)}): upgrade orion-events"
-            )
-        for step in MIGRATIONS[version:]:
-            await conn.execute(step)
-        await conn.execute("UPDATE orion_schema SET version = $1", len(MIGRATIONS))
-        return len(MIGRATIONS)
-
-
 async def stream_rows(conn: Any) -> AsyncIterator[tuple[str, list[Row]]]:
     """Every stream's rows in seq order, one stream at a time (inside a transaction)."""
     stream: str | None = None
@@ -357,56 +231,3 @@ async def stream_rows(conn: Any) -> AsyncIterator[tuple[str, list[Row]]]:
         rows.append(row)
     if stream is not None:
         yield stream, rows
-
-
-@frozen
-class StreamReport:
-    stream: str
-    events: int
-    last_hash: str
-    damage: RowDamage | None
-
-    @property
-    def ok(self) -> bool:
-        return self.damage is None
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"stream": self.stream, "ok": self.ok, "events": self.events}
-        if self.damage is not None:
-            out.update(
-                seq=self.damage.line,
-                position=self.damage.position,
-                kind=self.damage.kind,
-                message=self.damage.message,
-            )
-        return out
-
-
-async def verify_database(
-    url: str, progress: Callable[[int], None] | None = None
-) -> list[StreamReport]:
-    """Check every stream's hash chain in the database, changing nothing."""
-    with unavailable(f"verify {redact(url)}"):
-        try:
-            conn = await asyncpg.connect(url)
-        except DATABASE_ERRORS as exc:
-            raise StorageUnavailable(
-                f"cannot reach the database at {redact(url)}: {reason(exc)}"
-            ) from exc
-        try:
-            if await schema_version(conn) is None:
-                return []
-            reports = []
-            async with conn.transaction(isolation="repeatable_read", readonly=True):
-                async for stream, rows in stream_rows(conn):
-                    checked = check_stream(stream, rows)
-                    reports.append(
-                        StreamReport(
-                            stream, len(checked.records), checked.last_hash, checked.damage
-                        )
-                    )
-                    if progress is not None:
-                        progress(len(reports))
-            return reports
-        finally:
-            await conn.close()
