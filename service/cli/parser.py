@@ -60,96 +60,96 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
-def _add_serve(serve_cmd: argparse.ArgumentParser) -> None:
-    serve_cmd.add_argument("--host", help="address to bind (env ORION_HOST, default 127.0.0.1)")
-    serve_cmd.add_argument("--port", type=int, help="port (env ORION_PORT, default 9000)")
-    _add_data_dir(serve_cmd)
-    serve_cmd.add_argument(
+def _add_serve(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--host", help="address to bind (env ORION_HOST, default 127.0.0.1)")
+    command.add_argument("--port", type=int, help="port (env ORION_PORT, default 9000)")
+    _add_data_dir(command)
+    command.add_argument(
         "--cache-mb",
         type=int,
         help="memory for messages (env ORION_CACHE_MB); summaries of all sessions always stay, "
         "the messages of the least recently used go back to their logs (default: no limit)",
     )
-    serve_cmd.add_argument("--log", metavar="URL", help=LOG_HELP)
-    serve_cmd.add_argument(
+    command.add_argument("--log", metavar="URL", help=LOG_HELP)
+    command.add_argument(
         "--max-open-logs",
         type=int,
         help="log files kept open for appending, the least recently used closed first (env "
         "ORION_MAX_OPEN_LOGS, default 256; at most half the open files limit)",
     )
-    serve_cmd.add_argument(
+    command.add_argument(
         "--sync",
         choices=SYNC_MODES,
         help="how commits make logs durable (env ORION_SYNC): fdatasync every touched log, on "
         "any file system (default); or one syncfs a batch, only on ext4, xfs or btrfs",
     )
-    serve_cmd.set_defaults(func=lambda args, config: serve(config))
+    command.set_defaults(func=lambda args, config: serve(config))
 
 
-def _add_verify(verify: argparse.ArgumentParser) -> None:
-    _add_data_dir(verify)
-    verify.add_argument("--log", metavar="URL", help="check the event log in this database")
-    verify.add_argument("--json", action="store_true", help="print the report as JSON")
-    verify.set_defaults(
+def _add_verify(command: argparse.ArgumentParser) -> None:
+    _add_data_dir(command)
+    command.add_argument("--log", metavar="URL", help="check the event log in this database")
+    command.add_argument("--json", action="store_true", help="print the report as JSON")
+    command.set_defaults(
         func=lambda args, config: inspection.verify(config, args.data_dir, args.json)
     )
 
 
-def _add_migrate(migrate: argparse.ArgumentParser) -> None:
-    migrate.add_argument("--from", dest="source", required=True, help="a dir or a URL")
-    migrate.add_argument("--to", dest="target", required=True, help="a URL or a dir")
-    migrate.set_defaults(
+def _add_migrate(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--from", dest="source", required=True, help="a dir or a URL")
+    command.add_argument("--to", dest="target", required=True, help="a URL or a dir")
+    command.set_defaults(
         func=lambda args, config: operations.migrate_logs(args.source, args.target)
     )
 
 
-def _add_backup(backup: argparse.ArgumentParser) -> None:
-    backup.add_argument("dest", type=Path, help="a new or empty directory")
-    _add_data_dir(backup)
-    backup.set_defaults(
+def _add_backup(command: argparse.ArgumentParser) -> None:
+    command.add_argument("dest", type=Path, help="a new or empty directory")
+    _add_data_dir(command)
+    command.set_defaults(
         func=lambda args, config: operations.backup_logs(config.data_dir, args.dest)
     )
 
 
-def _add_restore(restore: argparse.ArgumentParser) -> None:
-    restore.add_argument("source", type=Path, help="a directory written by backup (or cp -a)")
-    _add_data_dir(restore)
-    restore.set_defaults(
+def _add_restore(command: argparse.ArgumentParser) -> None:
+    command.add_argument("source", type=Path, help="a directory written by backup (or cp -a)")
+    _add_data_dir(command)
+    command.set_defaults(
         func=lambda args, config: operations.restore_logs(args.source, config.data_dir)
     )
 
 
-def _add_export(export: argparse.ArgumentParser) -> None:
-    export.add_argument("sessions", nargs="*", metavar="SESSION", help="default: every session")
-    export.add_argument("--format", choices=("json", "markdown"), default="json")
-    export.add_argument("--out", type=Path, help="write <id>.json or <id>.md files into DIR")
-    _add_data_dir(export)
-    export.set_defaults(
+def _add_export(command: argparse.ArgumentParser) -> None:
+    command.add_argument("sessions", nargs="*", metavar="SESSION", help="default: every session")
+    command.add_argument("--format", choices=("json", "markdown"), default="json")
+    command.add_argument("--out", type=Path, help="write <id>.json or <id>.md files into DIR")
+    _add_data_dir(command)
+    command.set_defaults(
         func=lambda args, config: inspection.export(
             config.data_dir, args.sessions, args.format, args.out
         )
     )
 
 
-def _add_replay(replay: argparse.ArgumentParser) -> None:
-    replay.add_argument("session", metavar="SESSION")
-    replay.add_argument("--version", type=int, help="stop after this event (default: all)")
-    replay.add_argument("--json", action="store_true", help="print {timeline, state} as JSON")
-    _add_data_dir(replay)
-    replay.set_defaults(
+def _add_replay(command: argparse.ArgumentParser) -> None:
+    command.add_argument("session", metavar="SESSION")
+    command.add_argument("--version", type=int, help="stop after this event (default: all)")
+    command.add_argument("--json", action="store_true", help="print {timeline, state} as JSON")
+    _add_data_dir(command)
+    command.set_defaults(
         func=lambda args, config: inspection.replay(
             config.data_dir, args.session, args.version, args.json
         )
     )
 
 
-def _add_purge(purge: argparse.ArgumentParser) -> None:
-    purge.add_argument("session", metavar="SESSION")
-    purge.add_argument("--by", help="who purges, for the record (default: the OS user)")
-    purge.add_argument("--reason", help="why, for the record")
-    purge.add_argument("--yes", action="store_true", help="confirm: the log cannot be recovered")
-    _add_data_dir(purge)
-    purge.set_defaults(
+def _add_purge(command: argparse.ArgumentParser) -> None:
+    command.add_argument("session", metavar="SESSION")
+    command.add_argument("--by", help="who purges, for the record (default: the OS user)")
+    command.add_argument("--reason", help="why, for the record")
+    command.add_argument("--yes", action="store_true", help="confirm: the log cannot be recovered")
+    _add_data_dir(command)
+    command.set_defaults(
         func=lambda args, config: operations.purge_session(
             config.data_dir, args.session, args.by, args.reason, args.yes
         )
