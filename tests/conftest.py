@@ -19,6 +19,9 @@ from service.config import Config
 from service.edge import EdgeRunner
 from tests.powercut.disk import DiskFailed, PowerCutDisk, fuse_missing
 
+# The PostgreSQL fixtures (pg_server, pg_url) for every folder that tests a backend.
+pytest_plugins = ["tests.pg.fixtures"]
+
 # The shared helper modules assert too: rewrite them like test modules, for pytest's explanations.
 pytest.register_assert_rewrite("tests.service.expect", "tests.orion_events.support")
 

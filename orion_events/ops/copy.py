@@ -1,7 +1,7 @@
 """Copying every log between a data directory and a PostgreSQL database, resumably, checked.
 
 A copy keeps each event's bytes, and so its global position and its hash: a database row is
-the line taken apart into columns (see pglog), and a line written from a row is the line the
+the line taken apart into columns (storage/postgres), and a line written from a row is the line the
 row came from. Positions are kept in the database too (inserted explicitly, the position
 sequence then moved past the highest), not renumbered: the position is part of every hashed
 line, so renumbering would re-chain every log and the copy would no longer prove it is the same

@@ -18,21 +18,29 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import gc
 import logging
 import time
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-# glibc's malloc_trim, where there is one: start-up frees far more than it keeps (file
-# contents, parsed lines, a snapshot's bytes), and glibc holds on to freed memory it could give
-# back; after a start from a snapshot that was 40 % of the process.
-_malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
-
 
 def _release_free_memory() -> None:
-    if _malloc_trim is not None:
-        _malloc_trim(0)
+    """glibc's malloc_trim, where there is one: start-up frees far more than it keeps (file
+    contents, parsed lines, a snapshot's bytes), and glibc holds on to freed memory it could
+    give back; after a start from a snapshot that was 40 % of the process."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """Looked up at first use, not at import."""
+    found: Callable[[int], int] | None = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    return found
 
 
 # gen1 collections before an automatic full one: never, in practice.

@@ -1,5 +1,6 @@
 """A real PostgreSQL server for the tests that need one (tests/pg/server.py): started once
-per session, with an empty database for each test.
+per session, with an empty database for each test. A plugin of the root conftest, so that the
+log contract (tests/orion_events/storage/) runs against it beside the tests here.
 
 Tests that need it are skipped only when no initdb is installed (`make test` installs the
 postgresql package first).

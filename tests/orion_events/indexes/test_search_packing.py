@@ -30,7 +30,7 @@ from orion_events.indexes.search import SearchIndex
 from orion_events.indexes.search_postings import BIG, DEAD
 from orion_events.indexes.search_sessions import FILTER_FROM
 from orion_events.indexes.search_terms import pack_terms, unpack_terms
-from tests.orion_events.test_search import Feed
+from tests.orion_events.indexes.test_search import Feed
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from orion_events.domain.views import MessageList, MessageView
 from orion_events.storage.codec import scan
 from service.payloads import session_json, settings_json
 
-GOLDEN = Path(__file__).parent.parent / "fixtures" / "golden"
+GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "golden"
 
 
 def test_golden_log_replays_to_the_committed_views() -> None:
@@ -263,7 +263,7 @@ def test_settings_replay_applies_changes_in_order() -> None:
     }
 
 
-GOLDEN_AUDIT = Path(__file__).parent.parent / "fixtures" / "golden-audit"
+GOLDEN_AUDIT = Path(__file__).resolve().parents[2] / "fixtures" / "golden-audit"
 
 
 def golden_audit_replay() -> dict[str, object]:

@@ -17,6 +17,7 @@ from orion_events.domain.events import MessageAdded
 from orion_events.ops.purge import purge
 from orion_events.ops.verify import verify_dir
 from orion_events.storage.codec import GENESIS
+from tests.orion_events.storage.files.test_recovery import valid_line
 from tests.orion_events.support import (
     assert_verifies,
     lines_of,
@@ -25,7 +26,6 @@ from tests.orion_events.support import (
     open_with_report,
     write_sessions,
 )
-from tests.orion_events.test_recovery import valid_line
 
 
 def kinds(data_dir: Path) -> dict[Path, str]:
