@@ -30,11 +30,10 @@ import asyncpg
 from attrs import Factory, define, frozen
 
 from orion_events.domain.errors import OrionError, StorageUnavailable
-from orion_events.domain.streams import TOP_LEVEL_STREAMS, is_session_id
 from orion_events.ops.verify import log_files
 from orion_events.storage.codec import scan
 from orion_events.storage.files.commit import NEW_SUFFIX
-from orion_events.storage.files.datadir import lock_data_dir
+from orion_events.storage.files.datadir import lock_data_dir, log_path
 from orion_events.storage.files.durable import DEFAULT_IO, PosixIO
 from orion_events.storage.postgres.pool import (
     connect_pool,
@@ -80,11 +79,10 @@ class MigrateReport:
 
 
 def stream_path(data_dir: Path, stream: str) -> Path:
-    if stream in TOP_LEVEL_STREAMS:
-        return data_dir / f"{stream}.jsonl"
-    if not is_session_id(stream):
-        raise MigrationError(f"stream {stream!r} has no place in a data directory")
-    return data_dir / "sessions" / f"{stream}.jsonl"
+    try:
+        return log_path(data_dir, stream)
+    except ValueError:
+        raise MigrationError(f"stream {stream!r} has no place in a data directory") from None
 
 
 async def migrate(

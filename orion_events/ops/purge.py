@@ -12,6 +12,7 @@ from orion_events.domain.events import Recorded, SessionForked, SessionPurged
 from orion_events.domain.ids import new_id, utc_now
 from orion_events.domain.streams import OPERATIONS_STREAM, is_session_id
 from orion_events.storage.codec import scan
+from orion_events.storage.files.datadir import log_path
 from orion_events.storage.files.durable import PosixIO
 from orion_events.storage.files.log import FileLog
 from orion_events.storage.port import LoadedStream
@@ -44,7 +45,7 @@ async def purge(
     """
     if not is_session_id(session_id):
         raise SessionNotFound(f"{session_id!r} is not a session id")
-    path = data_dir / "sessions" / f"{session_id}.jsonl"
+    path = log_path(data_dir, session_id)
     # Checked before opening the log too, so a mistyped --data-dir is not created or locked.
     if not await asyncio.to_thread(path.is_file):
         raise SessionNotFound(f"no session {session_id} in {data_dir}")

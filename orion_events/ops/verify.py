@@ -16,6 +16,7 @@ from orion_events.domain.streams import TOP_LEVEL_STREAMS, is_session_id
 from orion_events.storage.codec import Damage, scan
 from orion_events.storage.files import loss
 from orion_events.storage.files.commit import NEW_SUFFIX
+from orion_events.storage.files.datadir import log_path
 from orion_events.storage.port import StreamMark
 from orion_events.store import snapshot
 
@@ -88,15 +89,13 @@ def verify_dir(
         reports.append(FileReport(data_dir / "sessions", 0, gone))
     present = {stream for stream, _ in files if stream is not None}
     for lost, damage in loss.missing_logs(marks, present).items():
-        reports.append(FileReport(_path_of(data_dir, lost), 0, damage))
+        try:
+            path = log_path(data_dir, lost)
+        except ValueError:  # a snapshot that names a stream no data dir holds: say it as named
+            path = data_dir / lost
+        reports.append(FileReport(path, 0, damage))
     for done, (stream, path) in enumerate(files, start=1):
         reports.append(verify_file(stream, path, marks.get(stream) if stream else None))
         if progress is not None:
             progress(done, len(files))
     return reports
-
-
-def _path_of(data_dir: Path, stream: str) -> Path:
-    if stream in TOP_LEVEL_STREAMS:
-        return data_dir / f"{stream}.jsonl"
-    return data_dir / "sessions" / f"{stream}.jsonl"
