@@ -116,10 +116,18 @@ class EventLog(Protocol):
         """Finish in-flight appends and release the log."""
         ...
 
+
+# What only some logs can do. The store asks with isinstance, and a log without the capability
+# is taken as a log that never needs it.
+
+
+@runtime_checkable
+class SnapshotsBeside(Protocol):
+    """A log beside which snapshots of the views are kept (the file log: in its data dir),
+    with what a snapshot records of it. A log without (PostgreSQL) is read whole at start."""
+
     @property
-    def snapshot_dir(self) -> Path | None:
-        """Where snapshots of the views live beside this log; None: this log takes none."""
-        ...
+    def snapshot_dir(self) -> Path: ...
 
     def marks(self) -> Mapping[str, StreamMark]:
         """Where each healthy log ends for readers now (what a snapshot covers)."""
@@ -128,10 +136,6 @@ class EventLog(Protocol):
     def feed_columns(self) -> Mapping[str, bytes]:
         """The global feed index as it stands, for a snapshot."""
         ...
-
-
-# What only some logs can do. The store asks with isinstance, and a log without the capability
-# is taken as a log that never needs it.
 
 
 @runtime_checkable

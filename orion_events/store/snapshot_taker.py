@@ -10,7 +10,7 @@ from pathlib import Path
 from orion_events.domain.projector import RULES_VERSION
 from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM
 from orion_events.storage.files.durable import DEFAULT_IO
-from orion_events.storage.port import EventLog, HasIO, ReportsLoss
+from orion_events.storage.port import EventLog, HasIO, ReportsLoss, SnapshotsBeside
 from orion_events.store import snapshot
 from orion_events.store.current import CurrentViews
 
@@ -36,8 +36,8 @@ class SnapshotTaker:
         Taken in one step on the event loop (views, marks and the feed index agree), written on
         a thread. A session with a write in flight is left out, and replayed in full next time.
         """
-        directory = self._log.snapshot_dir
-        if directory is None:
+        event_log = self._log
+        if not isinstance(event_log, SnapshotsBeside):
             return None
         if self._loss_stands():
             # The snapshot there is the evidence (its marks) of what the logs lost: a new one
@@ -45,7 +45,7 @@ class SnapshotTaker:
             log.warning("no snapshot while the loss found at start-up stands (see health)")
             return None
         current = self._current
-        marks = dict(self._log.marks())
+        marks = dict(event_log.marks())
         sessions = []
         for stream, mark in list(marks.items()):
             view = current.sessions.get(stream)
@@ -63,12 +63,12 @@ class SnapshotTaker:
             sessions=sessions,
             settings=current.settings,
             keys=dict(current.keys),
-            feed=self._log.feed_columns(),
+            feed=event_log.feed_columns(),
             rules=RULES_VERSION,
         )
         # Through the log's I/O seam, where it has one, so a test sees (or fails) its syncs.
         io = self._log.io if isinstance(self._log, HasIO) else DEFAULT_IO
-        path = await asyncio.to_thread(snapshot.write, directory, taken, io)
+        path = await asyncio.to_thread(snapshot.write, event_log.snapshot_dir, taken, io)
         self.position = taken.position
         return path
 
@@ -76,7 +76,7 @@ class SnapshotTaker:
         """Snapshot in the background once `every` events came since the last one (SPEC §12),
         one at a time, and none while a loss found at start-up stands."""
         due = self._every
-        if due is None or self._log.snapshot_dir is None or self._loss_stands():
+        if due is None or not isinstance(self._log, SnapshotsBeside) or self._loss_stands():
             return
         if self._task is not None and not self._task.done():
             return

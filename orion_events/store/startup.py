@@ -16,7 +16,7 @@ from orion_events.domain.events import Recorded
 from orion_events.domain.projector import RULES_VERSION, apply_settings, replay_session
 from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM
 from orion_events.domain.views import SessionView, SettingsView
-from orion_events.storage.port import EventLog, LoadedStream, Resume
+from orion_events.storage.port import EventLog, LoadedStream, Resume, SnapshotsBeside
 from orion_events.store import snapshot
 from orion_events.store.current import CurrentViews
 from orion_events.store.idempotency import Keys, keys_in
@@ -50,8 +50,9 @@ async def load(event_log: EventLog, current: CurrentViews) -> LoadReport:
     started = time.perf_counter()
     cut_tails: dict[str, str] = {}
     events = 0
-    directory = event_log.snapshot_dir
-    found = await asyncio.to_thread(snapshot.read, directory) if directory else None
+    found = None
+    if isinstance(event_log, SnapshotsBeside):
+        found = await asyncio.to_thread(snapshot.read, event_log.snapshot_dir)
     resume: Resume | None = None
     base: dict[str, SessionView] = {}
     keys: Keys = {}

@@ -205,9 +205,6 @@ class FileLog:
             f.damage is not None and f.damage.kind in loss.KINDS for f in self._files.values()
         )
 
-    def damaged(self) -> dict[str, Damage]:
-        return {s: f.damage for s, f in self._files.items() if f.damage is not None}
-
     def failed(self) -> dict[str, str]:
         return {s: f.failed for s, f in self._files.items() if f.failed is not None}
 

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import asyncpg
@@ -32,10 +32,9 @@ from orion_events.domain.errors import (
     VersionConflict,
 )
 from orion_events.domain.events import Recorded
-from orion_events.storage.codec import Damage
 from orion_events.storage.commit_queue import CommitQueue
 from orion_events.storage.files.lineindex import LogSpan
-from orion_events.storage.port import LoadedStream, Resume, StreamMark
+from orion_events.storage.port import LoadedStream, Resume
 from orion_events.storage.postgres.appends import (
     CONNECTION_RETRIES,
     Ambiguous,
@@ -69,7 +68,7 @@ _HEAD_POSITION: Final = "SELECT coalesce(max(position), 0) FROM orion_events"
 class PostgresLog:
     """The event log in one PostgreSQL table, shared by any number of service processes.
 
-    It takes no snapshots (`snapshot_dir` is None): a start reads every stream.
+    It takes no snapshots (it is no `port.SnapshotsBeside`): a start reads every stream.
     """
 
     shared = True  # other processes append too: the store follows the log
@@ -307,21 +306,6 @@ class PostgresLog:
                     await self._listen()
             except DATABASE_ERRORS as exc:
                 log.debug("polling the event log failed: %s", exc)
-
-    # -- what FileLog offers beside ---------------------------------------------------------
-
-    @property
-    def snapshot_dir(self) -> None:
-        return None
-
-    def marks(self) -> Mapping[str, StreamMark]:
-        return {}
-
-    def feed_columns(self) -> Mapping[str, bytes]:
-        return {}
-
-    def damaged(self) -> dict[str, Damage]:
-        return dict(self._damaged)
 
     def failed(self) -> dict[str, str]:
         return dict(self._failed)
