@@ -1,0 +1,259 @@
+"""A session's messages as a tree: who answers whom, and which branch is current (SPEC §8).
+
+Messages are numbered in the order they were added (the order of the packed MessageList, and
+of `branch=all`), and the tree lies in int32 arrays by number: parent, first child, last child,
+next sibling. Children are linked in the order they were added, so a message's last child is
+its most recent one and siblings come oldest first without sorting. Adding a message costs
+O(1); the current branch (root to leaf) is kept as an array that an addition to its leaf
+extends, and that is rebuilt, at the cost of the tree's depth, when the branch changes.
+
+Trees never change: a tree shares its arrays with the trees of later versions, which only add
+to them, and each reads only its own first `length` numbers (a link past them belongs to a
+later version). Adding to a tree that is not the newest, or removing, works on a copy.
+"""
+
+from __future__ import annotations
+
+import itertools
+from array import array
+from collections.abc import Iterator
+
+NONE = -1  # no message: the parent of a first message, the current leaf of an empty session
+
+
+class MessageTree:
+    """The links between a session's messages and its current leaf; immutable."""
+
+    __slots__ = (
+        "_branch",
+        "_branch_length",
+        "_first",
+        "_last",
+        "_length",
+        "_live",
+        "_next",
+        "_parent",
+        "_root_first",
+        "_root_last",
+        "current",
+    )
+
+    def __init__(self) -> None:
+        self._parent, self._first, self._last, self._next = (array("i") for _ in range(4))
+        self._live = bytearray()
+        self._length = 0
+        self._root_first = self._root_last = NONE  # the first messages (parent NONE), linked
+        self.current = NONE
+        self._branch = array("i")
+        self._branch_length = 0
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        """The same messages replying to the same ones, the same removed, the same leaf: the
+        links follow from the parents and the order of addition."""
+        if not isinstance(other, MessageTree):
+            return NotImplemented
+        n = self._length
+        return (
+            n == other._length
+            and self.current == other.current
+            and self._parent[:n] == other._parent[:n]
+            and self._live[:n] == other._live[:n]
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"MessageTree(length={self._length}, current={self.current})"
+
+    def __len__(self) -> int:
+        """How many messages were ever added (removed ones included): the next one's number."""
+        return self._length
+
+    def parent(self, number: int) -> int:
+        return self._parent[self._known(number)]
+
+    def is_live(self, number: int) -> bool:
+        return 0 <= number < self._length and bool(self._live[number])
+
+    def children(self, number: int) -> Iterator[int]:
+        """The live replies to `number` (NONE: the first messages), oldest first."""
+        child = self._root_first if number == NONE else self._first[self._known(number)]
+        while NONE < child < self._length:
+            yield child
+            child = self._next[child]
+
+    def siblings(self, number: int) -> list[int]:
+        """`number` and every live message with its parent, oldest first."""
+        return list(self.children(self.parent(number)))
+
+    def leaf_from(self, number: int) -> int:
+        """The leaf reached from `number` by following, at each step, its most recent reply
+        (from NONE: from the most recent first message; NONE when there is none)."""
+        while True:
+            child = self._last_child(number)
+            if child == NONE:
+                return number
+            number = child
+
+    def branch(self) -> array[int]:
+        """The current branch, root first (a copy)."""
+        return self._branch[: self._branch_length]
+
+    def live_numbers(self) -> Iterator[int]:
+        """Every live message, in the order they were added."""
+        live = self._live
+        return (n for n in range(self._length) if live[n])
+
+    # -- changing (each returns a new tree) ---------------------------------------------------
+
+    def added(self, parent: int) -> MessageTree:
+        """With a new message (numbered `len(self)`) replying to `parent` (NONE: a first
+        message), which becomes the current leaf."""
+        if parent != NONE and not self.is_live(parent):
+            raise ValueError(f"no live message {parent} to reply to")
+        tree = self if len(self._parent) == self._length else self._copy()
+        new = tree._length
+        tree._parent.append(parent)
+        tree._first.append(NONE)
+        tree._last.append(NONE)
+        tree._next.append(NONE)
+        tree._live.append(1)
+        out = tree._shallow()
+        out._length = new + 1
+        last = out._last_child(parent)
+        if last == NONE:
+            if parent == NONE:
+                out._root_first = new
+            else:
+                out._first[parent] = new
+        else:
+            out._next[last] = new
+        if parent == NONE:
+            out._root_last = new
+        else:
+            out._last[parent] = new
+        out.current = new
+        if parent == self.current and len(out._branch) == out._branch_length:
+            out._branch.append(new)  # the common case: the current branch grows at its leaf
+            out._branch_length += 1
+        else:
+            out._rebuild_branch()
+        return out
+
+    def with_current(self, number: int) -> MessageTree:
+        """With the branch through `number` current: its leaf reached by most recent replies."""
+        if not self.is_live(number):
+            raise ValueError(f"no live message {number}")
+        out = self._shallow()
+        out.current = self.leaf_from(number)
+        if out.current != self.current:
+            out._rebuild_branch()
+        return out
+
+    def without(self, number: int, *, subtree: bool = False) -> MessageTree:
+        """With `number` removed: its replies move up to its parent, in the order they were
+        added among its parent's; or, `subtree`, removed with all of them. A removed current
+        leaf gives way to the leaf reached from the parent, or the parent, or NONE."""
+        if not self.is_live(number):
+            raise ValueError(f"no live message {number}")
+        out = self._copy()
+        parent = out._parent[number]
+        removed = [number]
+        if subtree:
+            for n in removed:  # grows as it goes: every reply below `number`
+                removed.extend(out.children(n))
+        out._set_children(parent, [c for c in out.children(parent) if c != number])
+        if not subtree:
+            moved = list(out.children(number))
+            for child in moved:
+                out._parent[child] = parent
+            merged = sorted([*out.children(parent), *moved])
+            out._set_children(parent, merged)
+        for n in removed:
+            out._live[n] = 0
+            out._first[n] = out._last[n] = out._next[n] = NONE
+        if not out.is_live(self.current):
+            out.current = out.leaf_from(parent)
+        out._rebuild_branch()
+        return out
+
+    # -- inside -------------------------------------------------------------------------------
+
+    def _known(self, number: int) -> int:
+        if not 0 <= number < self._length:
+            raise IndexError(f"no message {number}")
+        return number
+
+    def _last_child(self, number: int) -> int:
+        """The most recent live reply to `number` in this tree (NONE: none)."""
+        last = self._root_last if number == NONE else self._last[number]
+        if last < self._length:
+            return last
+        # The arrays' last child was added by a later tree: walk this tree's own replies.
+        found = NONE
+        for found in self.children(number):  # noqa: B007 (the loop leaves the last one)
+            pass
+        return found
+
+    def _set_children(self, parent: int, children: list[int]) -> None:
+        """Relink `parent`'s replies as `children` (on a tree that owns its arrays)."""
+        for older, newer in itertools.pairwise(children):
+            self._next[older] = newer
+        first = children[0] if children else NONE
+        last = children[-1] if children else NONE
+        if children:
+            self._next[last] = NONE
+        if parent == NONE:
+            self._root_first, self._root_last = first, last
+        else:
+            self._first[parent], self._last[parent] = first, last
+
+    def _rebuild_branch(self) -> None:
+        path = []
+        number = self.current
+        while number != NONE:
+            path.append(number)
+            number = self._parent[number]
+        path.reverse()
+        self._branch = array("i", path)
+        self._branch_length = len(path)
+
+    def _shallow(self) -> MessageTree:
+        """A new tree on the same arrays."""
+        out = MessageTree.__new__(MessageTree)
+        for name in MessageTree.__slots__:
+            setattr(out, name, getattr(self, name))
+        return out
+
+    def _copy(self) -> MessageTree:
+        """A new tree on copies of this one's arrays: free to change them."""
+        out = self._shallow()
+        n = self._length
+        out._parent, out._first = self._parent[:n], self._first[:n]
+        out._last, out._next = self._last[:n], self._next[:n]
+        out._live = self._live[:n]
+        out._branch = self._branch[: self._branch_length]
+        # Links into numbers this tree does not hold (later trees' additions) are none here.
+        for links in (out._first, out._last, out._next):
+            for i, link in enumerate(links):
+                if link >= n:
+                    links[i] = NONE
+        if out._root_last >= n:
+            out._root_last = NONE
+        out._fix_lasts()
+        return out
+
+    def _fix_lasts(self) -> None:
+        """After links past this tree were cut, each last child is the last one linked."""
+        for n in range(-1, self._length):
+            children = list(self.children(n))
+            last = children[-1] if children else NONE
+            if n == NONE:
+                self._root_last = last
+            else:
+                self._last[n] = last
+
+
+__all__ = ["NONE", "MessageTree"]

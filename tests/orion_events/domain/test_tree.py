@@ -1,0 +1,164 @@
+"""The message tree (domain/tree.py) against a plain model of SPEC §8, operation by operation,
+on random sessions; and earlier trees unchanged by what later ones did."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from orion_events.domain.tree import NONE, MessageTree
+
+SEEDS = range(40)
+
+
+class Model:
+    """SPEC §8 as directly as it can be written: slow, and obviously so."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+        self.added: list[int] = []
+        self.live: set[int] = set()
+        self.current = NONE
+
+    def copy(self) -> Model:
+        other = Model()
+        other.parent, other.added = dict(self.parent), list(self.added)
+        other.live, other.current = set(self.live), self.current
+        return other
+
+    def children(self, number: int) -> list[int]:
+        return [n for n in self.added if n in self.live and self.parent[n] == number]
+
+    def leaf_from(self, number: int) -> int:
+        while children := self.children(number):
+            number = children[-1]
+        return number
+
+    def add(self, parent: int) -> None:
+        number = len(self.added)
+        self.added.append(number)
+        self.parent[number] = parent
+        self.live.add(number)
+        self.current = number
+
+    def select(self, number: int) -> None:
+        self.current = self.leaf_from(number)
+
+    def remove(self, number: int, subtree: bool) -> None:
+        parent = self.parent[number]
+        gone = [number]
+        if subtree:
+            for n in gone:
+                gone.extend(self.children(n))
+        else:
+            for child in self.children(number):
+                self.parent[child] = parent
+        self.live.difference_update(gone)
+        if self.current not in self.live:
+            self.current = self.leaf_from(parent)
+
+    def branch(self) -> list[int]:
+        path, number = [], self.current
+        while number != NONE:
+            path.append(number)
+            number = self.parent[number]
+        return path[::-1]
+
+
+def check(tree: MessageTree, model: Model) -> None:
+    assert len(tree) == len(model.added)
+    assert tree.current == model.current
+    assert list(tree.branch()) == model.branch()
+    assert list(tree.live_numbers()) == [n for n in model.added if n in model.live]
+    assert list(tree.children(NONE)) == model.children(NONE)
+    assert tree.leaf_from(NONE) == model.leaf_from(NONE)
+    for number in model.added:
+        assert tree.is_live(number) == (number in model.live)
+        if number in model.live:
+            assert tree.parent(number) == model.parent[number]
+            assert tree.siblings(number) == model.children(model.parent[number])
+            assert list(tree.children(number)) == model.children(number)
+            assert tree.leaf_from(number) == model.leaf_from(number)
+
+
+def step(rng: random.Random, tree: MessageTree, model: Model) -> MessageTree:
+    live = sorted(model.live)
+    roll = rng.random()
+    if not live or roll < 0.55:  # mostly a reply to the leaf, as chats go
+        parent = model.current if rng.random() < 0.7 else rng.choice([NONE, *live])
+        model.add(parent)
+        return tree.added(parent)
+    number = rng.choice(live)
+    if roll < 0.75:
+        model.select(number)
+        return tree.with_current(number)
+    subtree = rng.random() < 0.4
+    model.remove(number, subtree)
+    return tree.without(number, subtree=subtree)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_every_operation_agrees_with_the_model(seed: int) -> None:
+    rng = random.Random(seed)
+    tree, model = MessageTree(), Model()
+    kept: list[tuple[MessageTree, Model]] = []
+    for n in range(rng.randrange(1, 120)):
+        tree = step(rng, tree, model)
+        check(tree, model)
+        if n % 7 == 0:
+            kept.append((tree, model.copy()))
+    for earlier, then in kept:  # later trees added to the same arrays: these saw none of it
+        check(earlier, then)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_an_earlier_tree_grows_its_own_branch_without_touching_the_newer_one(seed: int) -> None:
+    rng = random.Random(seed)
+    tree, model = MessageTree(), Model()
+    for _ in range(30):
+        tree = step(rng, tree, model)
+    older, older_model = tree, model.copy()
+    for _ in range(20):
+        tree = step(rng, tree, model)
+    for _ in range(10):  # a second line of versions from the older tree
+        older = step(rng, older, older_model)
+        check(older, older_model)
+    check(tree, model)
+
+
+def test_a_chat_that_never_branches_is_one_branch_and_removing_a_message_closes_the_gap() -> None:
+    tree = MessageTree()
+    for _ in range(5):
+        tree = tree.added(tree.current)
+    assert list(tree.branch()) == [0, 1, 2, 3, 4]
+    tree = tree.without(2)
+    assert list(tree.branch()) == [0, 1, 3, 4]
+    assert tree.parent(3) == 1
+    assert tree.without(4).current == 3
+    assert tree.without(1, subtree=True).current == 0
+    assert tree.without(0, subtree=True).current == NONE
+
+
+def test_regenerating_keeps_the_old_reply_as_a_sibling_and_switching_back_finds_its_leaf() -> None:
+    tree = MessageTree().added(NONE).added(0).added(1)  # question, answer, follow-up
+    tree = tree.added(0)  # regenerate the answer: a sibling of 1
+    assert tree.siblings(3) == [1, 3]
+    assert list(tree.branch()) == [0, 3]
+    back = tree.with_current(1)
+    assert back.current == 2  # the leaf below the old answer
+    assert list(back.branch()) == [0, 1, 2]
+    assert tree == MessageTree().added(NONE).added(0).added(1).added(0)
+    assert back != tree
+
+
+def test_unknown_or_removed_messages_are_refused() -> None:
+    tree = MessageTree().added(NONE).added(0)
+    with pytest.raises(ValueError, match="no live message"):
+        tree.added(7)
+    removed = tree.without(1)
+    for change in (lambda: removed.added(1), lambda: removed.with_current(1)):
+        with pytest.raises(ValueError, match="no live message 1"):
+            change()
+    with pytest.raises(ValueError, match="no live message 1"):
+        removed.without(1)
