@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from typing_extensions import TypeIs
+
 from orion_events.domain.events import Recorded
 from orion_events.domain.projector import SessionFold, message_data
 from orion_events.domain.views import MessageList, SessionView
@@ -66,8 +68,7 @@ class History:
         done, view, after = await self._step(fold, stream, 0, FIRST_PAGE, upto, before)
         if not done:
             async with self._wide:  # past the first page: a wide read, which takes a turn
-                while not done:
-                    done, view, after = await self._step(fold, stream, after, PAGE, upto, before)
+                view = await self._fold_rest(fold, stream, after, upto, before)
         return view
 
     async def past(
@@ -83,17 +84,27 @@ class History:
         file, the fold and `finish` run in the read process (readproc.py), off this process's
         GIL: `finish` must be a module's own function; its result comes back pickled."""
         fold = SessionFold()
-        done, view, _ = await self._step(fold, stream, 0, FIRST_PAGE, upto, before)
+        done, view, after = await self._step(fold, stream, 0, FIRST_PAGE, upto, before)
         if not done:
             async with self._wide:
                 span = await self._log.span(stream, 0, upto)
                 if span is not None:
                     return await self._process.run(fold_span, span, before, finish)
-            view = await self.session(stream, upto=upto, before=before)
-        if view is None or view.deleted:
+                view = await self._fold_rest(fold, stream, after, upto, before)
+        if not existed(view):
             return None
         made = await self._log.reads.run(finish, view, size=view.message_count)
         return view.version, made
+
+    async def _fold_rest(
+        self, fold: SessionFold, stream: str, after: int, upto: int | None, before: str | None
+    ) -> SessionView | None:
+        """Go on folding page by page from seq `after` until the fold is done."""
+        done = False
+        view = None
+        while not done:
+            done, view, after = await self._step(fold, stream, after, PAGE, upto, before)
+        return view
 
     async def _step(
         self,
@@ -122,9 +133,13 @@ def fold_span(
     """In the read process: `History.past` over the lines of `span`, read from its file."""
     fold = SessionFold()
     _, view = _fold(fold, span.read(), before, True)
-    if view is None or view.deleted:
-        return None
-    return view.version, finish(view)
+    return (view.version, finish(view)) if existed(view) else None
+
+
+def existed(view: SessionView | None) -> TypeIs[SessionView]:
+    """Whether a view of the past shows the session then: it had been created, and was not
+    deleted (a deleted session's past reads as one that never existed)."""
+    return view is not None and not view.deleted
 
 
 def _fold(
@@ -153,4 +168,4 @@ def fork_messages(messages: MessageList, up_to: str | None) -> list[dict[str, An
     return [message_data(message) for message in messages[:count]]
 
 
-__all__ = ["FIRST_PAGE", "PAGE", "WIDE_READS", "History", "fold_span", "fork_messages"]
+__all__ = ["FIRST_PAGE", "PAGE", "WIDE_READS", "History", "existed", "fold_span", "fork_messages"]

@@ -11,7 +11,7 @@ from orion_events.domain.events import Recorded
 from orion_events.domain.ids import parse_timestamp
 from orion_events.domain.views import SessionView
 from orion_events.store.current import CurrentViews
-from orion_events.store.history import History
+from orion_events.store.history import History, existed
 
 T = TypeVar("T")
 
@@ -46,7 +46,7 @@ class SessionReads:
         """The session exactly as it was at `version`, or at the instant `as_of` (RFC 3339)."""
         instant = self._instant(session_id, version, as_of)
         view = await self._history.session(session_id, upto=version, before=instant)
-        if view is None or view.deleted:
+        if not existed(view):
             raise SessionNotFound(f"session {session_id} did not exist then")
         return view
 

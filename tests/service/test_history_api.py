@@ -385,6 +385,30 @@ async def test_version_n_is_the_answer_given_at_version_n(client) -> None:
     assert answers[1]["title"] == "New Chat"
 
 
+async def test_time_travel_past_the_first_page_is_the_answer_given_then(client) -> None:
+    """A read of the past longer than its first page (on the file log, in the read process; on
+    PostgreSQL, on the read thread) gives what the server answered at that version."""
+    sid = (await client.post("/api/sessions", json={"title": "long"})).headers["Location"]
+    sid = sid.rsplit("/", 1)[1]
+    answers = {}
+    for n in range(40):
+        await add(client, sid, f"message {n}")
+        answer = await current(client, sid)
+        answers[answer["version"]] = answer
+    for version in (17, 30, 41):
+        response = await get_at(client, sid, version=version)
+        assert response.status == 200, await response.text()
+        assert etag_version(response) == version
+        assert await response.json() == answers[version]
+    events = await history(client, sid)
+    response = await get_at(client, sid, as_of=events[29]["at"])
+    assert (await response.json())["version"] == 30
+    await client.delete(f"/api/sessions/{sid}")
+    response = await get_at(client, sid, version=42)  # deleted then: as if it never existed
+    await expect_error(client, response, 404)
+    assert (await get_at(client, sid, version=41)).status == 200
+
+
 async def test_as_of_gives_the_state_at_that_instant(client) -> None:
     sid, answers = await build_recorded_history(client)
     events = await history(client, sid)
