@@ -51,7 +51,7 @@ async def open_close(
     report = await store.open()
     seconds = time.perf_counter() - started
     if not snapshot_at_close:
-        store._snapshot_position = store.last_position
+        store._snapshots.position = store.last_position
     await store.close()
     return seconds, report.from_snapshot, report.events
 
@@ -97,11 +97,11 @@ async def _measure_memory(data_dir: Path) -> dict[str, Any]:
     await store.search("the")  # waits for the build
     gc.collect()
     built = _resident()
-    messages = sum(view.message_count for view in store._sessions.values())
-    stats = getattr(store._search, "stats", None)
+    messages = sum(view.message_count for view in store._current.sessions.values())
+    stats = getattr(store._search_feeder.index, "stats", None)
     counted = stats() if stats is not None else {}
     postings, terms = counted.get("postings"), counted.get("terms")
-    store._snapshot_position = store.last_position
+    store._snapshots.position = store.last_position
     await store.close()
     return {
         "messages": messages,

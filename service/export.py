@@ -9,7 +9,7 @@ from typing import Any
 from orion_events.domain.events import Recorded
 from orion_events.domain.views import MessageView, SessionView
 from service.bodies import Mapped
-from service.payloads import event_json, session_json
+from service.payloads import event_json, messages_json, session_json
 
 _BACKTICKS = re.compile(r"`+")
 # Characters that could turn a title into emphasis, a link, HTML, an entity or a table cell, or
@@ -18,8 +18,11 @@ _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]<>#~&|!])")
 
 
 def export_session(view: SessionView, *, sliced: bool = False) -> dict[str, Any]:
-    """The session object of an export: the API's session, flagged when it was deleted."""
-    body = session_json(view, sliced=sliced)
+    """The session object of an export: the API's session, but with every message of every
+    branch (parents first, in the order they were added; `parent_id` and `current_id` say which
+    branch is current), flagged when it was deleted."""
+    body = session_json(view, messages=False)
+    body["messages"] = messages_json(view, list(view.tree.live_numbers()), sliced=sliced)
     if view.deleted:
         body["deleted"] = True
     return body
@@ -55,10 +58,12 @@ def export_markdown(view: SessionView) -> str:
     else:
         out.append("- Metadata: none")
     out.append("")
-    if not view.messages:
+    branch = view.tree.branch()  # the current branch: what a reader of the chat saw last
+    if not branch:
         out.extend(["_No messages._", ""])
-    for message in view.loaded_messages:
-        out.extend(_message_lines(message))
+    messages = view.loaded_messages
+    for number in branch:
+        out.extend(_message_lines(messages[number]))
     return "\n".join(out)
 
 

@@ -172,10 +172,33 @@ OPERATIONS: dict[str, Operation] = {
         },
         errors=(422,), parameters=("ExportFormat",),
     ),
+    "list_messages": _op(
+        "One page of a branch's messages", "messages", 200,
+        _ok("One page of messages.", "[Message]", "ETag", "Link"),
+        errors=(422,),
+        parameters=("MessageLimit", "MessagesBefore", "MessagesAfter", "Order", "Branch"),
+        description="By default the current branch, root first, 100 a page.",
+    ),
     "add_message": _op(
-        "Append a message", "messages", 201, _ok("The message added.", "Message", "ETag"),
+        "Add a message (a reply to the current leaf, or to any message)", "messages", 201,
+        _ok("The message added; it is the new current_id.", "Message", "ETag"),
         errors=WRITE, parameters=("IfMatch", "IdempotencyKey"),
         body=("NewMessage", "The message.", True),
+        description="Regenerate a reply: parent_id = the user message it answers. Edit and "
+        "resend: parent_id = the edited message's parent.",
+    ),
+    "get_message": _op(
+        "One message of any branch", "messages", 200,
+        _ok("The message.", "Message", "ETag"),
+    ),
+    "set_current": _op(
+        "Make a message's branch current", "messages", 200,
+        _ok("The session, its messages the new current branch.", "Session", "ETag"),
+        errors=WRITE, parameters=("IfMatch", "IdempotencyKey"),
+        body=("SetCurrent", "The message whose branch becomes current.", True),
+        description="current_id becomes the leaf reached from message_id by following the most "
+        "recently added reply at each step. An unknown or deleted message_id is 422. "
+        + NO_OP.format(what="A branch that is already current"),
     ),
     "clear_messages": _op(
         "Clear all messages", "messages", 200,
@@ -191,8 +214,10 @@ OPERATIONS: dict[str, Operation] = {
         + NO_OP.format(what="The text the message already has"),
     ),
     "delete_message": _op(
-        "Delete one message", "messages", 204, _ok("Deleted.", None, "ETag"),
-        errors=WRITE, parameters=("IfMatch",),
+        "Delete one message, or a branch", "messages", 204, _ok("Deleted.", None, "ETag"),
+        errors=(*WRITE, 422), parameters=("IfMatch", "Subtree"),
+        description="A removed current leaf gives way to the leaf reached from its parent by "
+        "the most recent replies, or the parent, or null.",
     ),
     "list_events": _op(
         "The global feed: every event of every log in position order", "events", 200,

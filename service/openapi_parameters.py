@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orion_events.domain.branches import PAGE_MAX
 from orion_events.store.store import MAX_PAGE
 from service.openapi_schemas import UUID, Schema, schema_ref
 from service.request_bodies import JSON
@@ -66,6 +67,61 @@ def parameters() -> dict[str, Schema]:
                 "feed. 0 starts at the beginning."
             ),
             "schema": {"type": "integer", "minimum": 0, "default": 0},
+        },
+        "MessageLimit": {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "description": f"Page size, 1 to {PAGE_MAX}.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": 100},
+        },
+        "MessagesAfter": {
+            "name": "after",
+            "in": "query",
+            "required": False,
+            "description": (
+                "A message id of the sequence asked for: the page starts after it. A message "
+                "that is not in that sequence (another branch's, deleted, unknown) is 422."
+            ),
+            "schema": UUID,
+        },
+        "MessagesBefore": {
+            "name": "before",
+            "in": "query",
+            "required": False,
+            "description": (
+                "A message id of the sequence asked for: the page ends before it (alone, the "
+                "page holds the messages just before it, for scrolling back). A message that "
+                "is not in that sequence is 422."
+            ),
+            "schema": UUID,
+        },
+        "Order": {
+            "name": "order",
+            "in": "query",
+            "required": False,
+            "description": "asc: root (or first added) first; desc: the other way.",
+            "schema": {"type": "string", "enum": ["asc", "desc"], "default": "asc"},
+        },
+        "Branch": {
+            "name": "branch",
+            "in": "query",
+            "required": False,
+            "description": (
+                "current: the current branch, root to current_id; all: every live message of "
+                "every branch in the order they were added."
+            ),
+            "schema": {"type": "string", "enum": ["current", "all"], "default": "current"},
+        },
+        "Subtree": {
+            "name": "subtree",
+            "in": "query",
+            "required": False,
+            "description": (
+                "false: remove the message alone, its replies moving up to its parent; true: "
+                "remove it and every reply below it."
+            ),
+            "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
         },
         "Cursor": {
             "name": "cursor",

@@ -66,7 +66,15 @@ def _summary_properties() -> dict[str, Schema]:
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
         "version": VERSION,
-        "message_count": COUNT,
+        "message_count": {
+            **COUNT,
+            "description": "How many messages the current branch holds.",
+        },
+        "current_id": {
+            "type": ["string", "null"],
+            "format": "uuid",
+            "description": "The leaf of the current branch; null when there are no messages.",
+        },
         "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
         "forked_from": {
             "type": "object",
@@ -78,7 +86,15 @@ def _summary_properties() -> dict[str, Schema]:
     }
 
 
-SUMMARY_REQUIRED = ["id", "title", "created_at", "updated_at", "version", "message_count"]
+SUMMARY_REQUIRED = [
+    "id",
+    "title",
+    "created_at",
+    "updated_at",
+    "version",
+    "message_count",
+    "current_id",
+]
 
 
 def _response_schemas() -> dict[str, Schema]:
@@ -111,7 +127,17 @@ def _response_schemas() -> dict[str, Schema]:
         },
         "Message": {
             "type": "object",
-            "required": ["id", "role", "content", "timestamp", "agent", "model"],
+            "description": "A message, and its place in the session's tree of branches.",
+            "required": [
+                "id",
+                "role",
+                "content",
+                "timestamp",
+                "agent",
+                "model",
+                "parent_id",
+                "sibling_ids",
+            ],
             "properties": {
                 "id": UUID,
                 "role": {"type": "string", "enum": sorted(ROLES)},
@@ -119,6 +145,18 @@ def _response_schemas() -> dict[str, Schema]:
                 "timestamp": TIMESTAMP,
                 "agent": {"type": ["string", "null"]},
                 "model": {"type": ["string", "null"]},
+                "parent_id": {
+                    "type": ["string", "null"],
+                    "format": "uuid",
+                    "description": "The message it replies to; null for a first message.",
+                },
+                "sibling_ids": {
+                    "type": "array",
+                    "items": UUID,
+                    "minItems": 1,
+                    "description": "Every live message with the same parent, itself included, "
+                    "oldest first: a page draws '< 2/3 >' from it.",
+                },
             },
         },
         "SessionSummary": {
@@ -130,8 +168,9 @@ def _response_schemas() -> dict[str, Schema]:
         "Session": {
             "type": "object",
             "description": (
-                "A session with its messages. Created without a title it is titled 'New Chat' "
-                "until its first user message names it (at most 50 characters)."
+                "A session with the messages of its current branch, root first. Created without "
+                "a title it is titled 'New Chat' until its first user message names it (at "
+                "most 50 characters)."
             ),
             "required": [*SUMMARY_REQUIRED, "metadata", "messages"],
             "properties": {

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from orion_events.domain.errors import InvalidInput, SessionNotFound
 from orion_events.domain.events import Recorded, event_data
 from orion_events.domain.precondition import Expected
 from orion_events.domain.streams import is_session_id
+from orion_events.domain.tree import NONE
 from orion_events.domain.views import SETTINGS_KEYS, MessageView, SessionView, SettingsView
 from service.bodies import Mapped, json_pieces
 
@@ -67,7 +69,13 @@ def respond(
     return web.Response(body=orjson.dumps(data), status=status, content_type=JSON, headers=headers)
 
 
-def message_json(message: MessageView) -> dict[str, Any]:
+def message_json(view: SessionView, number: int) -> dict[str, Any]:
+    """Message `number` of a loaded session, with its place in the tree: its parent, and every
+    live message with that parent (itself included), oldest first."""
+    message: MessageView = view.loaded_messages[number]
+    tree = view.tree
+    parent = tree.parent(number)
+    siblings = [number] if tree.only_child(number) else tree.siblings(number)
     return {
         "id": message.id,
         "role": message.role,
@@ -75,14 +83,25 @@ def message_json(message: MessageView) -> dict[str, Any]:
         "timestamp": message.timestamp,
         "agent": message.agent,
         "model": message.model,
+        "parent_id": None if parent == NONE else tree.id_of(parent),
+        "sibling_ids": [message.id if s == number else tree.id_of(s) for s in siblings],
     }
+
+
+def messages_json(view: SessionView, numbers: Sequence[int], *, sliced: bool = False) -> Any:
+    """These messages of a loaded session; `sliced`: as a Mapped, made as bodies.json_pieces
+    encodes them, a slice at a time."""
+    if sliced:
+        return Mapped(numbers, functools.partial(message_json, view))
+    return [message_json(view, n) for n in numbers]
 
 
 def session_json(
     view: SessionView, *, messages: bool = True, sliced: bool = False
 ) -> dict[str, Any]:
-    """The API's session; `sliced`: its messages as a Mapped, made as bodies.json_pieces
-    encodes them, a slice at a time (for a long session, off the loop)."""
+    """The API's session, its messages those of the current branch; `sliced`: its messages as a
+    Mapped, made as bodies.json_pieces encodes them, a slice at a time (for a long session, off
+    the loop)."""
     body: dict[str, Any] = {
         "id": view.id,
         "title": view.title,
@@ -90,15 +109,13 @@ def session_json(
         "updated_at": view.updated_at,
         "version": view.version,
         "message_count": view.message_count,
+        "current_id": view.current_id,
         "metadata": dict(view.metadata),
     }
     if view.forked_from is not None:
         body["forked_from"] = {"session_id": view.forked_from[0], "version": view.forked_from[1]}
     if messages:
-        if sliced:
-            body["messages"] = Mapped(view.loaded_messages, message_json)
-        else:
-            body["messages"] = [message_json(m) for m in view.loaded_messages]
+        body["messages"] = messages_json(view, view.tree.branch(), sliced=sliced)
     return body
 
 

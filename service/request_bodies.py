@@ -83,6 +83,24 @@ class NewMessage(Struct, forbid_unknown_fields=True):
     content: Content
     agent: Name | None = None
     model: Name | None = None
+    parent_id: (
+        Annotated[
+            uuid.UUID | None,
+            Meta(
+                description="The message this one replies to: absent, the current leaf "
+                "(current_id); null, a new first message; a message's id, a reply to it (a new "
+                "branch when it has replies already). An unknown or deleted id is 422."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+class SetCurrent(Struct, forbid_unknown_fields=True):
+    """Make the branch through message_id current: its leaf is reached by following, at each
+    step, the most recently added reply."""
+
+    message_id: uuid.UUID
 
 
 class EditMessage(Struct, forbid_unknown_fields=True):
@@ -128,6 +146,7 @@ REQUEST_BODIES: tuple[type[Struct], ...] = (
     UpdateSession,
     NewMessage,
     EditMessage,
+    SetCurrent,
     Fork,
     SettingsPatch,
 )

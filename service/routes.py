@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 from aiohttp import web
 
 from orion_events.domain.errors import InvalidInput
 from orion_events.domain.views import SessionView, SettingsView
 from orion_events.indexes.search import tokenize
-from orion_events.store.store import MAX_PAGE, Store
+from orion_events.store.store import MAX_PAGE
 from service import streams
-from service.app_keys import RESPONSE_CACHE, STORE
+from service.answers import idempotency_key, next_link, send_created, send_session, store_of
+from service.app_keys import RESPONSE_CACHE
 from service.bodies import json_pieces, send_pieces
 from service.export import export_json, export_markdown
+from service.message_routes import (
+    add_message,
+    delete_message,
+    edit_message,
+    get_message,
+    list_messages,
+    set_current,
+)
 from service.middlewares import Handler, guarded, no_route
 from service.openapi import openapi_document
 from service.payloads import (
@@ -24,8 +32,6 @@ from service.payloads import (
     event_json,
     expected_version,
     int_param,
-    message_id_of,
-    message_json,
     respond,
     session_id_of,
     session_json,
@@ -34,9 +40,7 @@ from service.payloads import (
 )
 from service.request_bodies import (
     CreateSession,
-    EditMessage,
     Fork,
-    NewMessage,
     SettingsPatch,
     UpdateSession,
     read_body,
@@ -46,65 +50,27 @@ DEFAULT_PAGE = 100
 SESSION = "/api/sessions/{session_id}"
 
 
-def _store(request: web.Request) -> Store:
-    return request.app[STORE]
-
-
-def _idempotency_key(request: web.Request) -> str | None:
-    return request.headers.get("Idempotency-Key")
-
-
-def _next_link(request: web.Request, **query: Any) -> dict[str, str]:
-    return {"Link": f'<{request.path}?{urlencode(query)}>; rel="next"'}
-
-
-async def _session(
-    request: web.Request,
-    view: SessionView,
-    *,
-    status: int = 200,
-    headers: Mapping[str, str] | None = None,
-) -> web.StreamResponse:
-    """The session's JSON, encoded once a version (ResponseCache), a long one off the loop
-    and sent in pieces (bodies.py): answering a write to a long session costs what a read does."""
-    cache = request.app[RESPONSE_CACHE]
-    pieces = cache.body(view)
-    if pieces is None:
-        size = view.message_count
-        pieces = cache.keep(view, await _store(request).reads.run(session_pieces, view, size=size))
-    headers = {**(headers or {}), **etag(view.version)}
-    return await send_pieces(request, pieces, content_type=JSON, status=status, headers=headers)
-
-
-async def _created(request: web.Request, view: SessionView) -> web.StreamResponse:
-    return await _session(request, view, status=201, headers=_location(view))
-
-
-def _location(view: SessionView) -> dict[str, str]:
-    return {"Location": f"/api/sessions/{view.id}"}
-
-
 # -- sessions -------------------------------------------------------------------------------------
 
 
 async def create_session(request: web.Request) -> web.StreamResponse:
     body = await read_body(request, CreateSession, allow_empty=True)
-    view = await _store(request).create_session(
-        body.get("title"), body.get("metadata"), idempotency_key=_idempotency_key(request)
+    view = await store_of(request).create_session(
+        body.get("title"), body.get("metadata"), idempotency_key=idempotency_key(request)
     )
-    return await _created(request, view)
+    return await send_created(request, view)
 
 
 async def list_sessions(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", default=None, low=1, high=MAX_PAGE)
     cursor = request.query.get("cursor")
-    store, cache = _store(request), request.app[RESPONSE_CACHE]
+    store, cache = store_of(request), request.app[RESPONSE_CACHE]
     page = cache.page(store.list_changes, limit, cursor)
     if page is None:
         found = store.sessions(limit, cursor)
         link = {}
         if found.next_cursor is not None:
-            link = _next_link(request, limit=limit, cursor=found.next_cursor)
+            link = next_link(request, limit=limit, cursor=found.next_cursor)
         page = cache.keep_page(
             store.list_changes, limit, cursor, cache.summaries(found.sessions), link
         )
@@ -115,7 +81,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.StreamResponse:
     """The session now, or as it was at `?version=N` or at the instant `?as_of=`."""
     session_id = session_id_of(request)
-    store = _store(request)
+    store = store_of(request)
     if request.query_string:  # most reads ask for the session now, and parse no query
         version = int_param(request, "version", default=None, low=1, high=1 << 62)
         as_of = request.query.get("as_of")
@@ -124,99 +90,58 @@ async def get_session(request: web.Request) -> web.StreamResponse:
                 session_id, session_pieces, version=version, as_of=as_of
             )
             return await send_pieces(request, pieces, content_type=JSON, headers=etag(then))
-    return await _session(request, await store.loaded(session_id))
+    return await send_session(request, await store.loaded(session_id))
 
 
 async def update_session(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
     body = await read_body(request, UpdateSession)
-    view = await _store(request).update_session(
+    view = await store_of(request).update_session(
         session_id,
         title=body.get("title"),
         metadata=body.get("metadata"),
         expected_version=expected_version(request),
     )
-    return await _session(request, view)
+    return await send_session(request, view)
 
 
 async def delete_session(request: web.Request) -> web.Response:
     session_id = session_id_of(request)
-    await _store(request).delete_session(session_id, expected_version=expected_version(request))
+    await store_of(request).delete_session(session_id, expected_version=expected_version(request))
     return web.Response(status=204)
 
 
 async def restore_session(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
-    view = await _store(request).restore_session(
+    view = await store_of(request).restore_session(
         session_id,
         expected_version=expected_version(request),
-        idempotency_key=_idempotency_key(request),
+        idempotency_key=idempotency_key(request),
     )
-    return await _session(request, view)
+    return await send_session(request, view)
 
 
 async def fork_session(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
     body = await read_body(request, Fork, allow_empty=True)
-    store = _store(request)
+    store = store_of(request)
     view = await store.fork_session(
         session_id,
         message_id=body.get("message_id"),
         version=body.get("version"),
         title=body.get("title"),
         expected_version=expected_version(request),
-        idempotency_key=_idempotency_key(request),
+        idempotency_key=idempotency_key(request),
     )
-    return await _created(request, view)
-
-
-# -- messages -------------------------------------------------------------------------------------
-
-
-async def add_message(request: web.Request) -> web.Response:
-    session_id = session_id_of(request)
-    body = await read_body(request, NewMessage)
-    view = await _store(request).add_message(
-        session_id,
-        role=body["role"],
-        content=body["content"],
-        agent=body.get("agent"),
-        model=body.get("model"),
-        expected_version=expected_version(request),
-        idempotency_key=_idempotency_key(request),
-    )
-    message = view.loaded_messages[-1]
-    return respond(message_json(message), status=201, headers=etag(view.version))
-
-
-async def edit_message(request: web.Request) -> web.Response:
-    session_id = session_id_of(request)
-    message_id = message_id_of(request)
-    body = await read_body(request, EditMessage)
-    view = await _store(request).edit_message(
-        session_id, message_id, content=body["content"], expected_version=expected_version(request)
-    )
-    messages = view.loaded_messages
-    index = messages.index_of(message_id)
-    assert index is not None
-    return respond(message_json(messages[index]), headers=etag(view.version))
-
-
-async def delete_message(request: web.Request) -> web.Response:
-    session_id = session_id_of(request)
-    message_id = message_id_of(request)
-    view = await _store(request).delete_message(
-        session_id, message_id, expected_version=expected_version(request)
-    )
-    return web.Response(status=204, headers=etag(view.version))
+    return await send_created(request, view)
 
 
 async def clear_messages(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
-    view = await _store(request).clear_messages(
+    view = await store_of(request).clear_messages(
         session_id, expected_version=expected_version(request)
     )
-    return await _session(request, view)
+    return await send_session(request, view)
 
 
 # -- history and the global feed ------------------------------------------------------------------
@@ -227,11 +152,11 @@ async def session_events(request: web.Request) -> web.Response:
     session_id = session_id_of(request)
     after = int_param(request, "after", default=0, low=0, high=1 << 62) or 0
     limit = int_param(request, "limit", default=DEFAULT_PAGE, low=1, high=MAX_PAGE) or 1
-    records = await _store(request).history(session_id, after, limit + 1)
+    records = await store_of(request).history(session_id, after, limit + 1)
     headers = {}
     if len(records) > limit:
         records = records[:limit]
-        headers = _next_link(request, after=records[-1].seq, limit=limit)
+        headers = next_link(request, after=records[-1].seq, limit=limit)
     return respond([event_json(r) for r in records], headers=headers)
 
 
@@ -239,11 +164,11 @@ async def list_events(request: web.Request) -> web.Response:
     """Every event of every log after global position `?after=`, in order, paged."""
     after = int_param(request, "after", default=0, low=0, high=1 << 62) or 0
     limit = int_param(request, "limit", default=DEFAULT_PAGE, low=1, high=MAX_PAGE) or 1
-    records = await _store(request).feed(after, limit + 1)
+    records = await store_of(request).feed(after, limit + 1)
     headers = {}
     if len(records) > limit:
         records = records[:limit]
-        headers = _next_link(request, after=records[-1].position, limit=limit)
+        headers = next_link(request, after=records[-1].position, limit=limit)
     return respond([event_json(r) for r in records], headers=headers)
 
 
@@ -253,7 +178,7 @@ async def export_session(request: web.Request) -> web.StreamResponse:
     kind = request.query.get("format", "json")
     if kind not in {"json", "markdown"}:
         raise InvalidInput("format must be json or markdown", field="format")
-    store = _store(request)
+    store = store_of(request)
     view = await store.loaded(session_id)
     disposition = {"Content-Disposition": f'attachment; filename="{session_id}.{_SUFFIX[kind]}"'}
     if kind == "markdown":
@@ -283,7 +208,7 @@ async def _off_loop(
     def encode() -> list[bytes]:
         return json_pieces(make(view, *args, sliced=True))
 
-    pieces = await _store(request).reads.run(encode, size=size)
+    pieces = await store_of(request).reads.run(encode, size=size)
     headers = {**(headers or {}), **etag(view.version)}
     return await send_pieces(request, pieces, content_type=JSON, status=status, headers=headers)
 
@@ -297,19 +222,19 @@ def _settings(view: SettingsView) -> web.Response:
 
 
 async def get_settings(request: web.Request) -> web.Response:
-    return _settings(_store(request).settings)
+    return _settings(store_of(request).settings)
 
 
 async def patch_settings(request: web.Request) -> web.Response:
     body = await read_body(request, SettingsPatch)
-    store = _store(request)
+    store = store_of(request)
     return _settings(await store.change_settings(body, expected_version=expected_version(request)))
 
 
 async def reset_settings(request: web.Request) -> web.Response:
-    store = _store(request)
+    store = store_of(request)
     reset = store.reset_settings(
-        expected_version=expected_version(request), idempotency_key=_idempotency_key(request)
+        expected_version=expected_version(request), idempotency_key=idempotency_key(request)
     )
     return _settings(await reset)
 
@@ -321,7 +246,7 @@ async def search(request: web.Request) -> web.Response:
         raise InvalidInput("q must hold at least one word", field="q")
     limit = int_param(request, "limit", default=20, low=1, high=MAX_PAGE) or 1
     offset = int_param(request, "offset", default=0, low=0, high=1 << 62) or 0
-    store = _store(request)
+    store = store_of(request)
     page = await store.search(query, limit=limit, offset=offset)
     hits = [
         {
@@ -339,7 +264,7 @@ async def search(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    return respond(_store(request).health())
+    return respond(store_of(request).health())
 
 
 async def openapi_json(request: web.Request) -> web.Response:
@@ -357,10 +282,13 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", f"{SESSION}/events", session_events),
     ("GET", f"{SESSION}/events/stream", streams.stream_session),
     ("GET", f"{SESSION}/export", export_session),
+    ("GET", f"{SESSION}/messages", list_messages),
     ("POST", f"{SESSION}/messages", add_message),
     ("DELETE", f"{SESSION}/messages", clear_messages),
+    ("GET", f"{SESSION}/messages/{{message_id}}", get_message),
     ("PATCH", f"{SESSION}/messages/{{message_id}}", edit_message),
     ("DELETE", f"{SESSION}/messages/{{message_id}}", delete_message),
+    ("PUT", f"{SESSION}/current", set_current),
     ("GET", "/api/events", list_events),
     ("GET", "/api/events/stream", streams.stream_feed),
     ("GET", "/api/search", search),

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, Final, Literal, TypeAlias
 
 import attrs
 from attrs import frozen
 
 Metadata: TypeAlias = Mapping[str, str]
+
+
+class _Leaf(enum.Enum):
+    CURRENT = "current leaf"
+
+
+# The parent of a message_added line written before trees (SPEC §8): the session's current leaf
+# when it was added. New lines always name their parent (an id, or None for a first message).
+AT_CURRENT_LEAF: Final = _Leaf.CURRENT
+ParentRef: TypeAlias = str | Literal[_Leaf.CURRENT] | None
 
 
 @frozen
@@ -38,6 +49,7 @@ class MessageAdded:
     content: str
     agent: str | None = None
     model: str | None = None
+    parent_id: ParentRef = AT_CURRENT_LEAF
 
 
 @frozen
@@ -59,7 +71,22 @@ class MessageEdited:
 
 @frozen
 class MessageDeleted:
+    """One message removed (its replies move up to its parent), or, `subtree`, the message and
+    every reply below it, which `replies` names (parents first), so that the line alone says
+    what it removed."""
+
     kind: ClassVar[str] = "message_deleted"
+    message_id: str
+    subtree: bool = False
+    replies: Sequence[str] = ()
+
+
+@frozen
+class CurrentChanged:
+    """The branch through `message_id` made current: the leaf reached from it by the most
+    recent replies becomes the session's current message."""
+
+    kind: ClassVar[str] = "current_changed"
     message_id: str
 
 
@@ -72,9 +99,12 @@ class SessionForked:
     title: str
     title_source: str
     metadata: Metadata
-    messages: Sequence[Mapping[str, Any]]  # message fields as in MessageView
+    messages: Sequence[Mapping[str, Any]]  # MessageView's fields and parent_id, parents first
     source_session: str
     source_version: int
+    # The current leaf; absent (a fork from before trees), the messages are one chain and the
+    # last is current.
+    current_id: ParentRef = AT_CURRENT_LEAF
 
 
 @frozen
@@ -113,6 +143,7 @@ SessionEvent: TypeAlias = (
     | MessageAdded
     | MessageEdited
     | MessageDeleted
+    | CurrentChanged
     | MessagesCleared
     | SessionDeleted
     | SessionRestored
@@ -130,6 +161,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         MessageAdded,
         MessageEdited,
         MessageDeleted,
+        CurrentChanged,
         MessagesCleared,
         SessionDeleted,
         SessionRestored,
@@ -158,8 +190,23 @@ class Recorded:
 
 
 def event_data(event: Event) -> dict[str, Any]:
-    """The event's payload as the wire's `data` object."""
-    return attrs.asdict(event, recurse=False)
+    """The event's payload as the wire's `data` object. The fields trees added are left out at
+    the value a line from before trees means by leaving them out (the current leaf's reply, one
+    message), so such a line reads, and shows, as it always did."""
+    data = attrs.asdict(event, recurse=False)
+    for key, default in _TREE_DEFAULTS.get(event.kind, {}).items():
+        if data[key] == default:
+            del data[key]
+    if "replies" in data:
+        data["replies"] = list(data["replies"])
+    return data
+
+
+_TREE_DEFAULTS: Final[Mapping[str, Mapping[str, object]]] = {
+    MessageAdded.kind: {"parent_id": AT_CURRENT_LEAF},
+    MessageDeleted.kind: {"subtree": False, "replies": ()},
+    SessionForked.kind: {"current_id": AT_CURRENT_LEAF},
+}
 
 
 def event_from_data(kind: str, data: Mapping[str, Any]) -> Event:

@@ -1,11 +1,14 @@
-"""Event ids and timestamps: how they are made, and the one text form every log line uses."""
+"""Event ids and timestamps: how they are made, and the one text form every log line uses; and
+the 16 bytes a message id is known by."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from datetime import UTC, datetime
 
 from orion_events.domain.errors import InvalidInput
+from orion_events.domain.streams import CANONICAL_UUID
 
 _VARIANT = "89ab"  # the RFC 4122 variant: the top two bits of byte 8 are 10
 
@@ -38,3 +41,25 @@ def parse_timestamp(value: str, *, field: str) -> str:
         return utc.isoformat(timespec="microseconds") + "Z"
     except OverflowError:
         raise InvalidInput(f"{field} is outside the years 1 to 9999 in UTC", field=field) from None
+
+
+KEY_SIZE = 16  # bytes of a message key
+
+
+def is_canonical(message_id: str) -> bool:
+    """A lower-case hyphenated UUID: every id the service makes."""
+    return len(message_id) == 36 and CANONICAL_UUID.fullmatch(message_id) is not None
+
+
+def message_key(message_id: str) -> bytes:
+    """16 bytes that stand for a message id in the tree: a canonical UUID's own bytes (every id
+    the service makes), or a BLAKE2b digest of any other id (a hand-written log's)."""
+    if is_canonical(message_id):
+        return bytes.fromhex(message_id.replace("-", ""))
+    return hashlib.blake2b(message_id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def uuid_text(key: bytes | bytearray) -> str:
+    """The canonical text of the UUID whose 16 bytes are `key`."""
+    h = key.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

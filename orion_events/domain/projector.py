@@ -11,6 +11,8 @@ from attrs import evolve
 
 from orion_events.domain.errors import CorruptLog
 from orion_events.domain.events import (
+    AT_CURRENT_LEAF,
+    CurrentChanged,
     MessageAdded,
     MessageDeleted,
     MessageEdited,
@@ -25,6 +27,7 @@ from orion_events.domain.events import (
     SettingsChanged,
     SettingsReset,
 )
+from orion_events.domain.tree import NONE, MessageTree, compacted
 from orion_events.domain.views import (
     DEFAULT_TITLE,
     MessageList,
@@ -36,7 +39,8 @@ from orion_events.domain.views import (
 # What a log folds to under these rules. Views are derived, so a rule may change (a title is
 # no event); a snapshot holds views and this number, and one folded under other rules is not
 # resumed from. 2: auto-titles cut at grapheme clusters, and only from text that shows.
-RULES_VERSION = 2
+# 3: messages form a tree (SPEC §8), and a view holds it.
+RULES_VERSION = 3
 
 AUTO_TITLE_LENGTH = 50  # user-perceived characters: extended grapheme clusters (UAX #29)
 # Bounds a title made of degenerate clusters (a letter under thousands of marks, an endless ZWJ
@@ -95,9 +99,30 @@ def message_from_data(data: Mapping[str, Any]) -> MessageView:
     )
 
 
-def message_data(message: MessageView) -> dict[str, Any]:
-    """A message as a fork carries it in its first event."""
-    return attrs.asdict(message)
+def _forked_tree(recorded: Recorded, event: SessionForked) -> tuple[MessageList, MessageTree]:
+    """A fork's messages and tree. Each message names its parent, an earlier one of the fork's
+    (a fork from before trees names none: its messages are one chain)."""
+    messages, tree = MessageList(), MessageTree()
+    for data in event.messages:
+        message = message_from_data(data)
+        parent = data.get("parent_id", AT_CURRENT_LEAF)
+        number = tree.current if parent is AT_CURRENT_LEAF else _parent(tree, recorded, parent)
+        messages = messages.appended(message)
+        tree = tree.added(number, message.id)
+    if event.current_id is not AT_CURRENT_LEAF:
+        current = _parent(tree, recorded, event.current_id)
+        tree = tree.with_current(current) if current != NONE else MessageTree()
+    return messages, tree
+
+
+def _parent(tree: MessageTree, recorded: Recorded, parent_id: object) -> int:
+    """The number of the live message `parent_id` names (NONE for None)."""
+    if parent_id is None:
+        return NONE
+    number = tree.number_of(parent_id) if isinstance(parent_id, str) else NONE
+    if number == NONE:
+        raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: no message {parent_id!r}")
+    return number
 
 
 def _first_view(recorded: Recorded) -> SessionView:
@@ -113,7 +138,7 @@ def _first_view(recorded: Recorded) -> SessionView:
             metadata=dict(event.metadata),
         )
     if isinstance(event, SessionForked):
-        messages = MessageList([message_from_data(m) for m in event.messages])
+        messages, tree = _forked_tree(recorded, event)
         return SessionView(
             id=recorded.stream,
             created_at=recorded.at,
@@ -124,7 +149,7 @@ def _first_view(recorded: Recorded) -> SessionView:
             metadata=dict(event.metadata),
             messages=messages,
             forked_from=(event.source_session, event.source_version),
-            message_count=len(messages),
+            tree=tree,
         )
     raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: {event.kind} before session_created")
 
@@ -137,7 +162,6 @@ class _Draft:
     """
 
     __slots__ = (
-        "count",
         "created_at",
         "deleted",
         "forked_from",
@@ -146,6 +170,7 @@ class _Draft:
         "metadata",
         "title",
         "title_source",
+        "tree",
         "updated_at",
         "version",
     )
@@ -154,7 +179,7 @@ class _Draft:
         self.id, self.created_at, self.forked_from = view.id, view.created_at, view.forked_from
         self.updated_at, self.version, self.deleted = view.updated_at, view.version, view.deleted
         self.title, self.title_source = view.title, view.title_source
-        self.metadata, self.messages, self.count = view.metadata, view.messages, view.message_count
+        self.metadata, self.messages, self.tree = view.metadata, view.messages, view.tree
 
     def apply(self, recorded: Recorded) -> None:
         """One more event. A cold draft (no messages) keeps only its summary current."""
@@ -163,36 +188,49 @@ class _Draft:
         messages = self.messages
         match event:
             case MessageAdded():
-                message = MessageView(
-                    event.message_id,
-                    event.role,
-                    event.content,
-                    recorded.at,
-                    event.agent,
-                    event.model,
+                parent = event.parent_id
+                tree = self.tree
+                number = (
+                    tree.current if parent is AT_CURRENT_LEAF else _parent(tree, recorded, parent)
                 )
-                self.count += 1
+                self.tree = tree.added(number, event.message_id)
                 if messages is not None:
-                    self.messages = messages.appended(message)
+                    self.messages = messages.appended(
+                        MessageView(
+                            event.message_id,
+                            event.role,
+                            event.content,
+                            recorded.at,
+                            event.agent,
+                            event.model,
+                        )
+                    )
                 auto = auto_title_for(self.title_source, event)
                 if auto is not None:
                     self.title, self.title_source = auto, "auto"
             case MessageEdited():
+                number = self._number(recorded, event.message_id)
                 if messages is not None:
-                    index = self._message_index(messages, recorded, event.message_id)
-                    edited = attrs.evolve(messages[index], content=event.content)
-                    self.messages = messages.replaced(index, edited)
+                    edited = attrs.evolve(messages[number], content=event.content)
+                    self.messages = messages.replaced(number, edited)
             case MessageDeleted():
-                self.count -= 1
-                if messages is not None:
-                    index = self._message_index(messages, recorded, event.message_id)
-                    self.messages = messages.removed(index)
+                number = self._number(recorded, event.message_id)
+                if event.subtree is True:
+                    below = [self.tree.id_of(n) for n in self.tree.below(number)]
+                    if below != list(event.replies):
+                        raise CorruptLog(
+                            f"{recorded.stream} seq {recorded.seq}: the replies removed are not "
+                            f"those below {event.message_id}"
+                        )
+                self.tree = self.tree.without(number, subtree=event.subtree is True)
+            case CurrentChanged():
+                self.tree = self.tree.with_current(self._number(recorded, event.message_id))
             case SessionRenamed():
                 self.title, self.title_source = event.title, "client"
             case MetadataUpdated():
                 self.metadata = dict(event.metadata)
             case MessagesCleared():
-                self.count = 0
+                self.tree = MessageTree()
                 if messages is not None:
                     self.messages = MessageList()
             case SessionDeleted():
@@ -206,12 +244,11 @@ class _Draft:
                     f"{recorded.stream} seq {recorded.seq}: {event.kind} is no session event"
                 )
 
-    @staticmethod
-    def _message_index(messages: MessageList, recorded: Recorded, message_id: str) -> int:
-        index = messages.index_of(message_id)
-        if index is None:
+    def _number(self, recorded: Recorded, message_id: str) -> int:
+        number = _parent(self.tree, recorded, message_id)
+        if number == NONE:  # None names no message here
             raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: no message {message_id}")
-        return index
+        return number
 
     def view(self) -> SessionView:
         return SessionView(
@@ -225,7 +262,7 @@ class _Draft:
             self.messages,
             self.deleted,
             self.forked_from,
-            self.count,
+            self.tree,
         )
 
 
@@ -269,8 +306,12 @@ class SessionFold:
         draft = self._draft
         if draft is None:
             return None
+        tree, kept = compacted(draft.tree)  # removed messages are left out of what is held
+        draft.tree = tree
         if draft.messages is not None:
-            draft.messages = draft.messages.compacted()  # held for long: no growth slack
+            messages = draft.messages
+            # held for long: no growth slack
+            draft.messages = messages.compacted() if kept is None else messages.kept(kept)
         return draft.view()
 
 

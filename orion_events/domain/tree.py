@@ -17,30 +17,37 @@ from __future__ import annotations
 import itertools
 from array import array
 from collections.abc import Iterator
+from typing import TypeAlias
+
+from orion_events.domain.ids import KEY_SIZE, is_canonical, message_key, uuid_text
 
 NONE = -1  # no message: the parent of a first message, the current leaf of an empty session
 
 
+# parents, live flags, keys, the current leaf, and the ids that are no canonical UUID
+TreeParts: TypeAlias = "tuple[array[int], bytes, bytes, int, dict[int, str]]"
+
+
 class MessageTree:
-    """The links between a session's messages and its current leaf; immutable."""
+    """The links between a session's messages and its current leaf; immutable.
+
+    Each message's id is kept as a 16-byte key (`message_key`), so the tree answers "which
+    message is this id", and "which id is this message", on its own: a session whose messages
+    are not in memory (cold) still follows every change to its tree, and knows its current
+    branch and leaf. An id that is no canonical UUID (only a hand-written log has one) is kept
+    whole besides, since its key is a digest.
+    """
 
     __slots__ = (
-        "_branch",
-        "_branch_length",
-        "_first",
-        "_last",
-        "_length",
-        "_live",
-        "_next",
-        "_parent",
-        "_root_first",
-        "_root_last",
-        "current",
-    )
+        "_branch", "_branch_length", "_first", "_keys", "_last", "_length", "_live", "_named",
+        "_next", "_parent", "_root_first", "_root_last", "current",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self._parent, self._first, self._last, self._next = (array("i") for _ in range(4))
         self._live = bytearray()
+        self._keys = bytearray()
+        self._named: dict[int, str] = {}  # the ids that are no canonical UUID, by number
         self._length = 0
         self._root_first = self._root_last = NONE  # the first messages (parent NONE), linked
         self.current = NONE
@@ -60,6 +67,7 @@ class MessageTree:
             and self.current == other.current
             and self._parent[:n] == other._parent[:n]
             and self._live[:n] == other._live[:n]
+            and self._keys[: KEY_SIZE * n] == other._keys[: KEY_SIZE * n]
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -70,6 +78,31 @@ class MessageTree:
     def __len__(self) -> int:
         """How many messages were ever added (removed ones included): the next one's number."""
         return self._length
+
+    @property
+    def depth(self) -> int:
+        """How many messages the current branch holds."""
+        return self._branch_length
+
+    def id_of(self, number: int) -> str:
+        named = self._named.get(self._known(number))
+        if named is not None:
+            return named
+        return uuid_text(self._keys[KEY_SIZE * number : KEY_SIZE * (number + 1)])
+
+    def number_of(self, message_id: str) -> int:
+        """The live message `message_id` (NONE: none); a scan of 16 bytes a message at the
+        speed of `bytes.rfind`."""
+        key = message_key(message_id)
+        keys, end = self._keys, KEY_SIZE * self._length
+        while True:
+            at = keys.rfind(key, 0, end)
+            if at < 0:
+                return NONE
+            if at % KEY_SIZE == 0:
+                number = at // KEY_SIZE
+                return number if self._live[number] else NONE
+            end = at + KEY_SIZE - 1  # a match across two keys: look before it
 
     def parent(self, number: int) -> int:
         return self._parent[self._known(number)]
@@ -84,9 +117,24 @@ class MessageTree:
             yield child
             child = self._next[child]
 
+    def only_child(self, number: int) -> bool:
+        """Whether `number` is its parent's one live reply (as every message of a chat that
+        never branched is): checked without listing its siblings."""
+        parent = self.parent(number)
+        first = self._root_first if parent == NONE else self._first[parent]
+        following = self._next[number]
+        return first == number and not NONE < following < self._length
+
     def siblings(self, number: int) -> list[int]:
         """`number` and every live message with its parent, oldest first."""
         return list(self.children(self.parent(number)))
+
+    def below(self, number: int) -> list[int]:
+        """Every live reply below `number`, parents before their replies."""
+        found = list(self.children(number))
+        for n in found:  # grows as it goes
+            found.extend(self.children(n))
+        return found
 
     def leaf_from(self, number: int) -> int:
         """The leaf reached from `number` by following, at each step, its most recent reply
@@ -108,13 +156,16 @@ class MessageTree:
 
     # -- changing (each returns a new tree) ---------------------------------------------------
 
-    def added(self, parent: int) -> MessageTree:
-        """With a new message (numbered `len(self)`) replying to `parent` (NONE: a first
-        message), which becomes the current leaf."""
+    def added(self, parent: int, message_id: str) -> MessageTree:
+        """With a new message `message_id` (numbered `len(self)`) replying to `parent` (NONE: a
+        first message), which becomes the current leaf."""
         if parent != NONE and not self.is_live(parent):
             raise ValueError(f"no live message {parent} to reply to")
         tree = self if len(self._parent) == self._length else self._copy()
         new = tree._length
+        tree._keys += message_key(message_id)
+        if not is_canonical(message_id):
+            tree._named[new] = message_id
         tree._parent.append(parent)
         tree._first.append(NONE)
         tree._last.append(NONE)
@@ -122,18 +173,7 @@ class MessageTree:
         tree._live.append(1)
         out = tree._shallow()
         out._length = new + 1
-        last = out._last_child(parent)
-        if last == NONE:
-            if parent == NONE:
-                out._root_first = new
-            else:
-                out._first[parent] = new
-        else:
-            out._next[last] = new
-        if parent == NONE:
-            out._root_last = new
-        else:
-            out._last[parent] = new
+        out._link(new, parent)
         out.current = new
         if parent == self.current and len(out._branch) == out._branch_length:
             out._branch.append(new)  # the common case: the current branch grows at its leaf
@@ -160,10 +200,7 @@ class MessageTree:
             raise ValueError(f"no live message {number}")
         out = self._copy()
         parent = out._parent[number]
-        removed = [number]
-        if subtree:
-            for n in removed:  # grows as it goes: every reply below `number`
-                removed.extend(out.children(n))
+        removed = [number, *out.below(number)] if subtree else [number]
         out._set_children(parent, [c for c in out.children(parent) if c != number])
         if not subtree:
             moved = list(out.children(number))
@@ -178,6 +215,16 @@ class MessageTree:
             out.current = out.leaf_from(parent)
         out._rebuild_branch()
         return out
+
+    # -- as data (snapshots) --------------------------------------------------------------------
+
+    def parts(self) -> TreeParts:
+        """The tree as data: every message's parent, live flag and key, the current leaf, and
+        the ids that are no canonical UUID."""
+        n = self._length
+        named = {k: v for k, v in self._named.items() if k < n}
+        keys = bytes(self._keys[: KEY_SIZE * n])
+        return self._parent[:n], bytes(self._live[:n]), keys, self.current, named
 
     # -- inside -------------------------------------------------------------------------------
 
@@ -196,6 +243,21 @@ class MessageTree:
         for found in self.children(number):  # noqa: B007 (the loop leaves the last one)
             pass
         return found
+
+    def _link(self, number: int, parent: int) -> None:
+        """Link `number` as the newest reply to `parent` (on a tree that owns its arrays)."""
+        last = self._last_child(parent)
+        if last == NONE:
+            if parent == NONE:
+                self._root_first = number
+            else:
+                self._first[parent] = number
+        else:
+            self._next[last] = number
+        if parent == NONE:
+            self._root_last = number
+        else:
+            self._last[parent] = number
 
     def _set_children(self, parent: int, children: list[int]) -> None:
         """Relink `parent`'s replies as `children` (on a tree that owns its arrays)."""
@@ -234,15 +296,19 @@ class MessageTree:
         out._parent, out._first = self._parent[:n], self._first[:n]
         out._last, out._next = self._last[:n], self._next[:n]
         out._live = self._live[:n]
+        out._keys = self._keys[: KEY_SIZE * n]
+        out._named = {k: v for k, v in self._named.items() if k < n}
         out._branch = self._branch[: self._branch_length]
-        # Links into numbers this tree does not hold (later trees' additions) are none here.
-        for links in (out._first, out._last, out._next):
-            for i, link in enumerate(links):
-                if link >= n:
-                    links[i] = NONE
-        if out._root_last >= n:
-            out._root_last = NONE
-        out._fix_lasts()
+        # Links into numbers this tree does not hold (later trees' additions) are none here:
+        # the newest tree (the usual one to change) has none, and is copied at C speed.
+        if n < len(self._parent):
+            for links in (out._first, out._last, out._next):
+                for i, link in enumerate(links):
+                    if link >= n:
+                        links[i] = NONE
+            if out._root_last >= n:
+                out._root_last = NONE
+            out._fix_lasts()
         return out
 
     def _fix_lasts(self) -> None:
@@ -256,4 +322,60 @@ class MessageTree:
                 self._last[n] = last
 
 
-__all__ = ["NONE", "MessageTree"]
+def from_parts(
+    parents: array[int], live: bytes, keys: bytes, current: int, named: dict[int, str]
+) -> MessageTree:
+    """The tree `MessageTree.parts` gave; ValueError when they are no tree (a damaged
+    snapshot)."""
+    n = len(parents)
+    if len(live) != n or len(keys) != KEY_SIZE * n:
+        raise ValueError("a tree's parts of different lengths")
+    for number, message_id in named.items():
+        if (
+            not 0 <= number < n
+            or message_key(message_id) != keys[KEY_SIZE * number : KEY_SIZE * (number + 1)]
+        ):
+            raise ValueError(f"{message_id!r} is not message {number}'s id")
+    tree = MessageTree()
+    tree._parent = array("i", parents)
+    tree._live = bytearray(live)
+    tree._keys = bytearray(keys)
+    tree._named = dict(named)
+    tree._first, tree._last, tree._next = (array("i", [NONE]) * n for _ in range(3))
+    tree._length = n
+    for number in range(n):
+        parent = parents[number]
+        if not live[number]:
+            continue
+        if not (parent == NONE or (0 <= parent < number and live[parent])):
+            raise ValueError(f"message {number} replies to {parent}, no earlier live message")
+        tree._link(number, parent)
+    if current != NONE and not tree.is_live(current):
+        raise ValueError(f"current message {current} is not live")
+    tree.current = current
+    tree._rebuild_branch()
+    return tree
+
+
+def compacted(tree: MessageTree) -> tuple[MessageTree, list[int] | None]:
+    """`tree` without its removed messages, renumbered in the same order, and the old numbers
+    of those kept (None, and `tree` itself, when none was removed). O(n): for a replay's end,
+    which is O(n) already."""
+    parents, live, keys, current, named = tree.parts()
+    if live.count(0) == 0:
+        return tree, None
+    kept = list(tree.live_numbers())
+    new = {old: number for number, old in enumerate(kept)} | {NONE: NONE}
+    return (
+        from_parts(
+            array("i", [new[parents[old]] for old in kept]),
+            b"\x01" * len(kept),
+            b"".join(keys[KEY_SIZE * old : KEY_SIZE * (old + 1)] for old in kept),
+            new[current],
+            {new[old]: name for old, name in named.items() if old in new},
+        ),
+        kept,
+    )
+
+
+__all__ = ["KEY_SIZE", "NONE", "MessageTree", "TreeParts", "compacted", "from_parts", "message_key"]

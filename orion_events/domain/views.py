@@ -10,6 +10,7 @@ from attrs import evolve, field, frozen
 
 from orion_events.domain import packing
 from orion_events.domain.events import Metadata
+from orion_events.domain.tree import NONE, MessageTree
 
 DEFAULT_TITLE = "New Chat"
 
@@ -75,6 +76,15 @@ class MessageList:
     def _span(self, index: int) -> tuple[int, int]:
         return self._end(index), self._ends[index]
 
+    def kept(self, indexes: Iterable[int]) -> MessageList:
+        """Only the messages at `indexes` (in that order), copied as bytes."""
+        data, ends = bytearray(), array("q")
+        for index in indexes:
+            start, end = self._span(index)
+            data += self._data[start:end]
+            ends.append(len(data))
+        return MessageList.of_packed(data, ends)
+
     def compacted(self) -> MessageList:
         """The same messages in a buffer of exactly their size: after a bulk load, whose
         appends left the buffer over-allocated as any growing buffer is."""
@@ -96,35 +106,24 @@ class MessageList:
         """A copy with one message changed: O(n) in bytes copied, for the rare edit."""
         return self._spliced(self._checked(index), _pack(message))
 
-    def removed(self, index: int) -> MessageList:
-        return self._spliced(self._checked(index), None)
-
-    def _spliced(self, index: int, packed: bytes | None) -> MessageList:
-        """A copy with message `index` replaced by `packed`, or left out when it is None; the
-        other messages are copied as bytes, never unpacked."""
+    def _spliced(self, index: int, packed: bytes) -> MessageList:
+        """A copy with message `index` replaced by `packed`; the other messages are copied as
+        bytes, never unpacked."""
         start, end = self._span(index)
         data = self._data[:start]
         ends = self._ends[:index]
-        if packed is not None:
-            data += packed
-            ends.append(len(data))
+        data += packed
+        ends.append(len(data))
         shift = len(data) - end
         data += self._data[end : self._end(self._length)]
         ends.extend(e + shift for e in self._ends[index + 1 : self._length])
         return MessageList.of_packed(data, ends)
 
-    def index_of(self, message_id: str) -> int | None:
-        data, prefix = self._data, packing.id_prefix(message_id)
-        for i in range(self._length - 1, -1, -1):
-            start, end = self._span(i)
-            if end - start >= len(prefix) and data.startswith(prefix, start):
-                return i
-        return None
-
-    def ids_and_contents(self) -> Iterator[tuple[str, str]]:
-        """Each message's id and content alone, unpacked at half the cost of a MessageView."""
+    def ids_and_contents(self, indexes: Iterable[int] | None = None) -> Iterator[tuple[str, str]]:
+        """Each message's id and content alone (of those at `indexes`, or all), unpacked at half
+        the cost of a MessageView."""
         data = self._data
-        for i in range(self._length):
+        for i in range(self._length) if indexes is None else indexes:
             yield packing.id_and_content(data, *self._span(i))
 
     def content_size(self, index: int) -> int:
@@ -192,11 +191,37 @@ class SessionView:
     messages: MessageList | None = field(factory=MessageList)
     deleted: bool = False
     forked_from: tuple[str, int] | None = None  # (session id, version) this one was forked at
-    message_count: int = 0
+    # Who answers whom and the current leaf, by the messages' numbers in `messages`, the order
+    # they were added. A removed message keeps its place in both, dead in the tree, until the
+    # session is next replayed (which leaves them out): `messages` is every message since the
+    # last clear, and `live_messages` those not removed. The tree is kept for a cold session
+    # too: it follows every change, and so knows the current branch.
+    tree: MessageTree = field(factory=MessageTree)
 
     @property
     def cold(self) -> bool:
         return self.messages is None
+
+    @property
+    def live_messages(self) -> list[MessageView]:
+        """Every message not removed, of every branch, in the order they were added."""
+        messages = self.loaded_messages
+        return [messages[n] for n in self.tree.live_numbers()]
+
+    @property
+    def message_count(self) -> int:
+        """How many messages the current branch holds (SPEC §8)."""
+        return self.tree.depth
+
+    def number_of(self, message_id: str) -> int | None:
+        """The number of the live message `message_id` (None: no such message, or removed)."""
+        number = self.tree.number_of(message_id)
+        return None if number == NONE else number
+
+    @property
+    def current_id(self) -> str | None:
+        current = self.tree.current
+        return None if current == NONE else self.tree.id_of(current)
 
     @property
     def loaded_messages(self) -> MessageList:

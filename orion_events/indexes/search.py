@@ -12,6 +12,7 @@ from typing import assert_never
 
 from orion_events.domain.errors import CorruptLog, InvalidInput
 from orion_events.domain.events import (
+    CurrentChanged,
     MessageAdded,
     MessageDeleted,
     MessageEdited,
@@ -27,11 +28,12 @@ from orion_events.domain.events import (
     SettingsChanged,
     SettingsReset,
 )
+from orion_events.domain.ids import is_canonical, message_key
 from orion_events.domain.projector import auto_title_for
 from orion_events.domain.views import SessionView
 from orion_events.indexes.search_postings import MessagePostings
 from orion_events.indexes.search_query import Query, SearchHit, SearchPage, Titles
-from orion_events.indexes.search_sessions import IndexedSession, message_key
+from orion_events.indexes.search_sessions import IndexedSession
 from orion_events.indexes.search_terms import Vocabulary, term_counts, tokenize
 
 __all__ = ["SearchHit", "SearchIndex", "SearchPage", "tokenize"]
@@ -101,10 +103,11 @@ class SearchIndex:
                 self._messages.tidy(session.number, session.records)
             case MessageDeleted():
                 session = self._session(recorded)
-                at = self._position(session, recorded, event.message_id)
-                self._unindex(session, session.records[at])
-                session.remove(at)
-                self._message_count -= 1
+                for message_id in (event.message_id, *event.replies):
+                    at = self._position(session, recorded, message_id)
+                    self._unindex(session, session.records[at])
+                    session.remove(at)
+                    self._message_count -= 1
                 self._messages.tidy(session.number, session.records)
             case MessagesCleared():
                 session = self._session(recorded)
@@ -121,7 +124,13 @@ class SearchIndex:
                 self._session(recorded).deleted = True
             case SessionRestored():
                 self._session(recorded).deleted = False
-            case MetadataUpdated() | SettingsChanged() | SettingsReset() | SessionPurged():
+            case (
+                MetadataUpdated()
+                | CurrentChanged()
+                | SettingsChanged()
+                | SettingsReset()
+                | SessionPurged()
+            ):
                 pass
             case _:
                 assert_never(event)
@@ -136,7 +145,7 @@ class SearchIndex:
         session.deleted = view.deleted
         if view.title_source != "default":
             self._set_title(session, view.title)
-        for message_id, content in view.messages.ids_and_contents():
+        for message_id, content in view.messages.ids_and_contents(view.tree.live_numbers()):
             self._add_message(session, message_id, content)
 
     def search(self, query: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
@@ -180,13 +189,13 @@ class SearchIndex:
         return session
 
     def _position(self, session: IndexedSession, recorded: Recorded, message_id: str) -> int:
-        at = session.position(message_key(message_id)[0])
+        at = session.position(message_key(message_id))
         if at is None:
             raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: no message {message_id}")
         return at
 
     def _add_message(self, session: IndexedSession, message_id: str, content: str) -> None:
-        key, odd = message_key(message_id)
+        key, odd = message_key(message_id), not is_canonical(message_id)
         old = session.position(key)
         if old is not None:  # ids are unique per session; should one repeat, the newest wins
             self._unindex(session, session.records[old])

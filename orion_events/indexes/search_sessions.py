@@ -3,7 +3,6 @@ session order, each message known by its id packed into 16 bytes."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from array import array
 from bisect import bisect_left
@@ -11,9 +10,9 @@ from collections.abc import Sequence
 
 from attrs import define, field
 
-from orion_events.domain import packing
+from orion_events.domain.ids import KEY_SIZE
 
-KEY = 16  # bytes of a message's key
+KEY = KEY_SIZE
 # Sessions up to this many messages look for a repeated id by searching their keys (a few
 # microseconds); longer ones ask a Bloom filter first, so an append to a long session costs
 # what it costs to a short one. In the filter, FILTER_BITS bits a key and FILTER_PROBES probes:
@@ -21,15 +20,6 @@ KEY = 16  # bytes of a message's key
 FILTER_FROM = 256
 FILTER_BITS = 16
 FILTER_PROBES = 4
-
-
-def message_key(message_id: str) -> tuple[bytes, bool]:
-    """The 16 bytes a message is known by, and whether they are a digest (an id that is no
-    canonical UUID, which must then be kept as text to be given back)."""
-    prefix = packing.id_prefix(message_id)
-    if prefix[0] == 1:  # a canonical UUID: its own bytes
-        return prefix[1:], False
-    return hashlib.blake2b(prefix, digest_size=KEY).digest(), True
 
 
 class _IdFilter:

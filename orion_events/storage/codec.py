@@ -56,9 +56,25 @@ class Schemas:
         return data
 
 
-# Today every type is at version 1. When one changes, add its version here and the upcaster from
-# the one before; the golden log in tests/fixtures must still replay identically.
-SCHEMAS: Final = Schemas(current={}, upcasters={})
+def _same(data: dict[str, Any]) -> dict[str, Any]:
+    return data
+
+
+# Each type is at version 1 unless named here. When one changes, add its version here and the
+# upcaster from the one before; the golden logs in tests/fixtures must still replay identically.
+# Version 2 of the message events is the tree's (SPEC §8): message_added gains parent_id,
+# message_deleted subtree, session_forked parent_ids and current_id. A version-1 line is a
+# version-2 line without them, which the events read as it always was meant (the current leaf's
+# reply, one message, a chain); the bump makes code from before trees refuse the new lines by
+# name instead of misreading them.
+SCHEMAS: Final = Schemas(
+    current={"message_added": 2, "message_deleted": 2, "session_forked": 2},
+    upcasters={
+        ("message_added", 1): _same,
+        ("message_deleted", 1): _same,
+        ("session_forked", 1): _same,
+    },
+)
 
 
 def line_hash(body: bytes) -> str:

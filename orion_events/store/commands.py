@@ -7,7 +7,10 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
+
 from orion_events.domain import rules as validation
+from orion_events.domain.branches import fork_messages
 from orion_events.domain.errors import (
     InvalidInput,
     SessionNotFound,
@@ -15,6 +18,8 @@ from orion_events.domain.errors import (
     VersionConflict,
 )
 from orion_events.domain.events import (
+    AT_CURRENT_LEAF,
+    CurrentChanged,
     Event,
     MessageAdded,
     MessageDeleted,
@@ -26,16 +31,12 @@ from orion_events.domain.events import (
     SessionForked,
     SessionRenamed,
     SessionRestored,
-    SettingsChanged,
-    SettingsReset,
 )
 from orion_events.domain.precondition import Expected, check_version
-from orion_events.domain.projector import replay_settings
-from orion_events.domain.streams import SETTINGS_STREAM, is_session_id
-from orion_events.domain.views import MessageView, SessionView, SettingsView
+from orion_events.domain.streams import is_session_id
+from orion_events.domain.views import MessageView, SessionView
 from orion_events.storage.port import EventLog
 from orion_events.store.current import CurrentViews, View
-from orion_events.store.history import fork_messages
 from orion_events.store.idempotency import NEW_SESSIONS, IdempotencyKey
 from orion_events.store.session_reads import SessionReads
 from orion_events.store.writer import Decide, Replay, StreamWriter
@@ -92,11 +93,13 @@ class Commands:
         check_version(expected_version, source.version, f"session {session_id}")
         if version is not None:
             source = await self._reads.at(session_id, version=version)
-        assert source.messages is not None
-        size = len(source.messages)
-        messages = await self._log.reads.run(fork_messages, source.messages, message_id, size=size)
-        if messages is None:
-            raise SessionNotFound(f"no message {message_id} in session {session_id}")
+        size = len(source.loaded_messages)
+        try:
+            messages, current = await self._log.reads.run(
+                fork_messages, source, message_id, size=size
+            )
+        except LookupError:
+            raise SessionNotFound(f"no message {message_id} in session {session_id}") from None
         event = SessionForked(
             title=new_title or source.title,
             title_source="client" if new_title else source.title_source,
@@ -104,6 +107,7 @@ class Commands:
             messages=messages,
             source_session=session_id,
             source_version=source.version,
+            current_id=current,
         )
         key = IdempotencyKey.of(
             NEW_SESSIONS, idempotency_key, "fork", session_id, message_id, version, new_title
@@ -172,9 +176,14 @@ class Commands:
         content: Any,
         agent: Any,
         model: Any,
+        parent_id: Any = AT_CURRENT_LEAF,
         expected_version: Expected,
         idempotency_key: str | None,
     ) -> SessionView:
+        """A message replying to `parent_id` (None: a new first message), by default to the
+        current leaf as it stands when the message is written; it becomes the current leaf."""
+        if not (parent_id is AT_CURRENT_LEAF or parent_id is None or isinstance(parent_id, str)):
+            raise InvalidInput("parent_id must be a message id or null", field="parent_id")
         event = MessageAdded(
             message_id=self._ids(),
             role=validation.role(role),
@@ -190,11 +199,21 @@ class Commands:
             event.content,
             event.agent,
             event.model,
+            "leaf" if parent_id is AT_CURRENT_LEAF else parent_id,
         )
 
         def decide(view: View) -> Sequence[Event]:
-            self._live(session_id, view, expected_version)
-            return [event]
+            session = self._live(session_id, view, expected_version)
+            if parent_id is AT_CURRENT_LEAF:
+                parent = session.current_id  # the log names the parent it was given
+            elif parent_id is None or session.number_of(parent_id) is not None:
+                parent = parent_id
+            else:
+                raise InvalidInput(
+                    f"parent_id: no message {parent_id[:64]!r} in session {session_id}",
+                    field="parent_id",
+                )
+            return [attrs.evolve(event, parent_id=parent)]
 
         return await self._write_session(session_id, decide, key)
 
@@ -210,13 +229,49 @@ class Commands:
         return await self._write_session(session_id, decide)
 
     async def delete_message(
-        self, session_id: str, message_id: str, *, expected_version: Expected
+        self, session_id: str, message_id: str, *, subtree: bool, expected_version: Expected
     ) -> SessionView:
+        """Remove one message (its replies move up to its parent), or, `subtree`, the message
+        and every reply below it."""
+
         def decide(view: View) -> Sequence[Event]:
             self._live_message(session_id, view, message_id, expected_version)
-            return [MessageDeleted(message_id)]
+            if not subtree:
+                return [MessageDeleted(message_id)]
+            assert isinstance(view, SessionView)
+            tree = view.tree
+            below = [tree.id_of(n) for n in tree.below(tree.number_of(message_id))]
+            return [MessageDeleted(message_id, subtree=True, replies=below)]
 
         return await self._write_session(session_id, decide)
+
+    async def set_current(
+        self,
+        session_id: str,
+        message_id: Any,
+        *,
+        expected_version: Expected,
+        idempotency_key: str | None,
+    ) -> SessionView:
+        """Make the branch through `message_id` current; nothing is written when it already is
+        (its leaf is the current one)."""
+        if not isinstance(message_id, str):
+            raise InvalidInput("message_id must be a message id", field="message_id")
+        key = IdempotencyKey.of(session_id, idempotency_key, "current", message_id)
+
+        def decide(view: View) -> Sequence[Event]:
+            session = self._live(session_id, view, expected_version)
+            number = session.number_of(message_id)
+            if number is None:
+                raise InvalidInput(
+                    f"message_id: no message {message_id[:64]!r} in session {session_id}",
+                    field="message_id",
+                )
+            if session.tree.leaf_from(number) == session.tree.current:
+                return []
+            return [CurrentChanged(message_id)]
+
+        return await self._write_session(session_id, decide, key)
 
     async def clear_messages(self, session_id: str, *, expected_version: Expected) -> SessionView:
         def decide(view: View) -> Sequence[Event]:
@@ -261,53 +316,7 @@ class Commands:
     ) -> MessageView:
         """The live message that a write to it is decided on."""
         session = self._live(session_id, view, expected_version)
-        assert session.messages is not None
-        index = session.messages.index_of(message_id)
-        if index is None:
+        number = session.number_of(message_id)
+        if number is None:
             raise SessionNotFound(f"no message {message_id} in session {session_id}")
-        return session.messages[index]
-
-    # -- settings -----------------------------------------------------------------------------
-
-    async def change_settings(self, changes: Any, *, expected_version: Expected) -> SettingsView:
-        checked = validation.settings_changes(changes)
-
-        def decide(view: View) -> Sequence[Event]:
-            settings = self._settings(view, expected_version)
-            actual = {k: v for k, v in checked.items() if getattr(settings, k) != v}
-            return [SettingsChanged(actual)] if actual else []
-
-        return await self._write_settings(decide)
-
-    async def reset_settings(
-        self, *, expected_version: Expected, idempotency_key: str | None
-    ) -> SettingsView:
-        key = IdempotencyKey.of(SETTINGS_STREAM, idempotency_key, "reset")
-
-        def decide(view: View) -> Sequence[Event]:
-            self._settings(view, expected_version)
-            return [SettingsReset()]
-
-        return await self._write_settings(decide, key)
-
-    def _settings(self, view: View, expected_version: Expected) -> SettingsView:
-        """If-Match on settings: the settings log's version (0 before its first event)."""
-        # The log refuses appends after damage it found itself; damage only the projector saw
-        # (see startup._fold_settings) is known here alone.
-        if SETTINGS_STREAM in self._current.read_only:
-            raise SessionReadOnly(
-                f"the settings are read-only: their log is damaged "
-                f"({self._current.read_only[SETTINGS_STREAM]})"
-            )
-        assert isinstance(view, SettingsView)
-        check_version(expected_version, view.version, "the settings")
-        return view
-
-    async def _write_settings(
-        self, decide: Decide, key: IdempotencyKey | None = None
-    ) -> SettingsView:
-        result = await self._writer.submit(SETTINGS_STREAM, decide, key)
-        if isinstance(result, Replay):  # a retry: the settings as the first request left them
-            return replay_settings(await self._log.read(SETTINGS_STREAM, 0, result.seq))
-        assert isinstance(result, SettingsView)
-        return result
+        return session.loaded_messages[number]

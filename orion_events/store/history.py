@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from typing_extensions import TypeIs
 
 from orion_events.domain.events import Recorded
-from orion_events.domain.projector import SessionFold, message_data
-from orion_events.domain.views import MessageList, SessionView
+from orion_events.domain.projector import SessionFold
+from orion_events.domain.views import SessionView
 from orion_events.storage.files.lineindex import LogSpan
 from orion_events.storage.port import EventLog
 from orion_events.storage.readproc import ReadProcess
@@ -156,16 +156,4 @@ def _fold(
     return last, fold.view() if last else None
 
 
-def fork_messages(messages: MessageList, up_to: str | None) -> list[dict[str, Any]] | None:
-    """The messages a fork starts with, as its event carries them: all, or those up to the one
-    with id `up_to` (None when there is none). On the read thread: a long session's are many."""
-    count = len(messages)
-    if up_to is not None:
-        index = messages.index_of(up_to)
-        if index is None:
-            return None
-        count = index + 1
-    return [message_data(message) for message in messages[:count]]
-
-
-__all__ = ["FIRST_PAGE", "PAGE", "WIDE_READS", "History", "existed", "fold_span", "fork_messages"]
+__all__ = ["FIRST_PAGE", "PAGE", "WIDE_READS", "History", "existed", "fold_span"]

@@ -32,11 +32,12 @@ class MessageBudget:
         """Note `view` (hot) as the most recently used; the sessions to make cold now."""
         assert view.messages is not None
         old_bytes, old_count = self._hot.pop(view.id, (0, -1))
-        if old_count >= 0 and view.message_count == old_count + 1:
+        count = len(view.messages)  # every message added since the last clear, removed ones too
+        if old_count >= 0 and count == old_count + 1:
             size = old_bytes + message_bytes(view.messages.content_size(-1))
         else:
             size = sum(map(message_bytes, view.messages.content_sizes()))
-        self._hot[view.id] = (size, view.message_count)
+        self._hot[view.id] = (size, count)
         self.hot_bytes += size - old_bytes
         coldest = []
         while self.hot_bytes > self.budget and len(self._hot) > 1:

@@ -26,13 +26,16 @@ import orjson
 from attrs import frozen
 
 from orion_events.domain import packing
+from orion_events.domain.tree import KEY_SIZE, MessageTree, from_parts
 from orion_events.domain.views import MessageList, SessionView, SettingsView
 from orion_events.storage.files.durable import DEFAULT_IO, PosixIO
 from orion_events.storage.port import StreamMark
 
 log = logging.getLogger(__name__)
 
-FORMAT = 4  # 4: binary, messages packed as in memory (2: JSON, cold sessions as summaries)
+# 4: binary, messages packed as in memory (2: JSON, cold sessions as summaries); 5: each
+# session's message tree (SPEC §8) beside its messages.
+FORMAT = 5
 FILE_NAME = "snapshot.bin"
 OLD_FILE_NAMES = ("snapshot.json",)  # earlier formats: never read, removed on the next write
 
@@ -54,8 +57,9 @@ _BIG_ENDIAN = sys.byteorder == "big"
 
 
 def _session_row(view: SessionView) -> list[Any]:
-    # A cold session is kept as its summary alone (messages None): they stay in its log. A hot
-    # one's messages follow the header, packed, and its row says how many.
+    # Every session's tree follows the header; then a hot one's messages, packed (a cold one's
+    # stay in its log: messages None). The row says how many of each.
+    parents, _, _, current, named = view.tree.parts()
     return [
         view.id,
         view.created_at,
@@ -67,12 +71,14 @@ def _session_row(view: SessionView) -> list[Any]:
         view.deleted,
         view.forked_from,
         None if view.messages is None else len(view.messages),
-        view.message_count,
+        len(parents),
+        current,
+        [[number, message_id] for number, message_id in named.items()],
     ]
 
 
-def _session_of(row: list[Any], messages: MessageList | None) -> SessionView:
-    (sid, created, updated, version, title, source, metadata, deleted, forked, _, count) = row
+def _session_of(row: list[Any], messages: MessageList | None, tree: MessageTree) -> SessionView:
+    (sid, created, updated, version, title, source, metadata, deleted, forked, *_) = row
     return SessionView(
         sid,
         created,
@@ -84,7 +90,7 @@ def _session_of(row: list[Any], messages: MessageList | None) -> SessionView:
         messages,
         deleted,
         None if forked is None else (forked[0], forked[1]),
-        count,
+        tree,
     )
 
 
@@ -94,12 +100,16 @@ def encode(snapshot: Snapshot) -> bytes:
 
 def _encoded(snapshot: Snapshot) -> list[bytes | bytearray]:
     """The magic line, the length of a JSON header, the header, the feed index's columns (as
-    array bytes), then every hot session's packed messages as they are held in memory: per
-    session, where each ends (i64 each), then their bytes. No message is decoded or encoded,
-    so a snapshot costs what copying its bytes costs."""
+    array bytes), then per session its tree (each message's parent as i32, live flag as a
+    byte, key as 16 bytes) and, when it is hot, its packed messages as they are held in memory:
+    where each ends (i64 each), then their bytes. No message is decoded or encoded, so a
+    snapshot costs what copying its bytes costs."""
     settings = snapshot.settings
     names = list(packing.NAMES.names)  # before the messages: every number in them is in here
-    packed = [v.messages.packed for v in snapshot.sessions if v.messages is not None]
+    packed = [
+        (v.tree.parts(), None if v.messages is None else v.messages.packed)
+        for v in snapshot.sessions
+    ]
     header = orjson.dumps(
         {
             "format": FORMAT,
@@ -118,11 +128,15 @@ def _encoded(snapshot: Snapshot) -> list[bytes | bytearray]:
     )
     parts: list[bytes | bytearray] = [_MAGIC, _HEADER_LENGTH.pack(len(header)), header]
     parts.extend(snapshot.feed.values())  # in the header's order
-    for data, ends in packed:
+    for (parents, live, keys, _, _), messages in packed:
         if _BIG_ENDIAN:  # little-endian on disk, as packed messages are
-            ends.byteswap()
-        parts.append(ends.tobytes())
-        parts.append(data)
+            parents.byteswap()
+        parts += [parents.tobytes(), live, keys]
+        if messages is not None:
+            data, ends = messages
+            if _BIG_ENDIAN:
+                ends.byteswap()
+            parts += [ends.tobytes(), data]
     return parts
 
 
@@ -147,7 +161,19 @@ def decode(raw: bytes) -> Snapshot:
     view = memoryview(raw)
     sessions = []
     for row in doc["sessions"]:
-        count = row[9]
+        count, length, current, named = row[9:13]
+        parents = array("i")
+        parents.frombytes(view[at : at + 4 * length])
+        if _BIG_ENDIAN:
+            parents.byteswap()
+        at += 4 * length
+        live = bytes(view[at : at + length])
+        at += length
+        keys = bytes(view[at : at + KEY_SIZE * length])
+        at += KEY_SIZE * length
+        if len(parents) != length or len(keys) != KEY_SIZE * length:
+            raise ValueError("the snapshot is cut short")
+        tree = from_parts(parents, live, keys, current, dict(named))
         messages = None
         if count is not None:
             ends = array("q")
@@ -164,7 +190,9 @@ def decode(raw: bytes) -> Snapshot:
                 for i in range(count):
                     packing.renumber(data, ends[i - 1] if i else 0, numbers)
             messages = MessageList.of_packed(data, ends)
-        sessions.append(_session_of(row, messages))
+        if messages is not None and len(messages) != length:
+            raise ValueError(f"session {row[0]}: {len(messages)} messages, {length} in its tree")
+        sessions.append(_session_of(row, messages, tree))
     if at != len(raw):
         raise ValueError("the snapshot has bytes past its last session")
     return Snapshot(

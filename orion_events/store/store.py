@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from orion_events.domain.events import Recorded
+from orion_events.domain.events import AT_CURRENT_LEAF, Recorded
 from orion_events.domain.ids import new_id, utc_now
 from orion_events.domain.precondition import Expected
 from orion_events.domain.streams import SETTINGS_STREAM
 from orion_events.domain.views import SessionView, SettingsView
-from orion_events.indexes.search import SearchIndex, SearchPage
+from orion_events.indexes.search import SearchPage
 from orion_events.storage.port import EventLog, Shared
 from orion_events.storage.readpool import ReadPool
 from orion_events.store.commands import Commands
@@ -28,11 +28,12 @@ from orion_events.store.follower import Follower
 from orion_events.store.gc_policy import HeapKeeper
 from orion_events.store.health import health_of
 from orion_events.store.history import History
-from orion_events.store.idempotency import NEW_SESSIONS, IdempotencyKey, Keys
+from orion_events.store.idempotency import NEW_SESSIONS, IdempotencyKey
 from orion_events.store.listing import MAX_PAGE, Page, page_of
 from orion_events.store.memory_budget import MessageBudget
 from orion_events.store.search_feeder import SearchFeeder
 from orion_events.store.session_reads import SessionReads
+from orion_events.store.settings_commands import SettingsCommands
 from orion_events.store.snapshot_taker import SnapshotTaker
 from orion_events.store.startup import LoadReport, load
 from orion_events.store.writer import StreamWriter
@@ -67,6 +68,7 @@ class Store:
             after_batch=self._after_batch,
         )
         self._commands = Commands(log, self._current, self._reads, self._writer, ids)
+        self._settings_commands = SettingsCommands(log, self._current, self._writer)
         self._follower: asyncio.Task[None] | None = None  # following a shared log
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -260,16 +262,35 @@ class Store:
         content: Any,
         agent: Any = None,
         model: Any = None,
+        parent_id: Any = AT_CURRENT_LEAF,
         expected_version: Expected = None,
         idempotency_key: str | None = None,
     ) -> SessionView:
-        """Append a message; the returned view's last message is the one added."""
+        """Add a message replying to `parent_id` (by default the current leaf; None: a new first
+        message); the returned view's current leaf is the one added."""
         return await self._commands.add_message(
             session_id,
             role=role,
             content=content,
             agent=agent,
             model=model,
+            parent_id=parent_id,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+        )
+
+    async def set_current(
+        self,
+        session_id: str,
+        message_id: Any,
+        *,
+        expected_version: Expected = None,
+        idempotency_key: str | None = None,
+    ) -> SessionView:
+        """Make the branch through `message_id` the current one."""
+        return await self._commands.set_current(
+            session_id,
+            message_id,
             expected_version=expected_version,
             idempotency_key=idempotency_key,
         )
@@ -288,10 +309,15 @@ class Store:
         )
 
     async def delete_message(
-        self, session_id: str, message_id: str, *, expected_version: Expected = None
+        self,
+        session_id: str,
+        message_id: str,
+        *,
+        subtree: bool = False,
+        expected_version: Expected = None,
     ) -> SessionView:
         return await self._commands.delete_message(
-            session_id, message_id, expected_version=expected_version
+            session_id, message_id, subtree=subtree, expected_version=expected_version
         )
 
     async def clear_messages(
@@ -302,37 +328,16 @@ class Store:
     async def change_settings(
         self, changes: Any, *, expected_version: Expected = None
     ) -> SettingsView:
-        return await self._commands.change_settings(changes, expected_version=expected_version)
+        return await self._settings_commands.change_settings(
+            changes, expected_version=expected_version
+        )
 
     async def reset_settings(
         self, *, expected_version: Expected = None, idempotency_key: str | None = None
     ) -> SettingsView:
-        return await self._commands.reset_settings(
+        return await self._settings_commands.reset_settings(
             expected_version=expected_version, idempotency_key=idempotency_key
         )
-
-    # -- for tests and benchmarks that look inside ------------------------------------------------
-
-    @property
-    def _sessions(self) -> dict[str, SessionView]:
-        return self._current.sessions
-
-    @property
-    def _keys(self) -> Keys:
-        return self._current.keys
-
-    @property
-    def _search(self) -> SearchIndex:
-        return self._search_feeder.index
-
-    @property
-    def _snapshot_position(self) -> int:
-        """The last position the newest snapshot covers; a test sets it to skip the last one."""
-        return self._snapshots.position
-
-    @_snapshot_position.setter
-    def _snapshot_position(self, position: int) -> None:
-        self._snapshots.position = position
 
 
 __all__ = [

@@ -292,6 +292,47 @@ async def test_kill_9_under_concurrent_writers_loses_no_acknowledged_message(
     await check_acks_then_stop(server, load, e2e_data_dir)
 
 
+async def test_kill_9_brings_a_tree_and_its_current_branch_back_byte_for_byte(
+    serve_process: ServerFactory,
+) -> None:
+    """Regenerate, edit and resend, switch, prune: after kill -9 (no snapshot, no clean stop)
+    every answer that shows the tree is the same bytes."""
+    server = await serve_process().astart()
+    async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as http:
+        base = server.url
+        sid = (await ok(http, "POST", f"{base}/api/sessions"))["id"]
+        url = f"{base}/api/sessions/{sid}"
+
+        async def say(content: str, **more: Any) -> str:
+            body = {"role": "user", "content": content, **more}
+            return (await ok(http, "POST", f"{url}/messages", body))["id"]  # type: ignore[no-any-return]
+
+        q1 = await say("q1")
+        a1 = await say("a1")
+        await say("b1", parent_id=q1)  # regenerated
+        q1e = await say("q1 edited", parent_id=None)  # edited and resent
+        await say("a1e")
+        await ok(http, "PUT", f"{url}/current", {"message_id": a1})
+        await say("follow-up")
+        await ok(http, "DELETE", f"{url}/messages/{q1e}?subtree=true")
+        reads = ["", "/messages?branch=all", f"/messages/{a1}", "/export"]
+        before = []
+        for read in reads:
+            async with http.get(url + read) as answer:
+                before.append(await answer.read())
+    server.send(signal.SIGKILL)
+    assert await server.exit_code() == -signal.SIGKILL
+    await server.astart()
+    async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as http:
+        after = []
+        for read in reads:  # the restarted process may listen on another port
+            async with http.get(f"{server.url}/api/sessions/{sid}{read}") as answer:
+                after.append(await answer.read())
+    assert after == before
+    assert orjson.loads(before[0])["current_id"] is not None
+    assert await server.exit_code_after(signal.SIGTERM) == 0
+
+
 async def test_second_serve_on_the_same_data_dir_refuses_while_the_first_serves(
     serve_process: ServerFactory, e2e_data_dir: Path
 ) -> None:

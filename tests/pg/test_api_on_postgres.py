@@ -39,6 +39,7 @@ from tests.service import (
     test_sessions_api,
     test_settings_api,
     test_stream_resume,
+    test_trees_api,
 )
 
 MODULES = (
@@ -55,6 +56,7 @@ MODULES = (
     test_search_api,
     test_security,
     test_stream_resume,
+    test_trees_api,
 )
 
 

@@ -61,6 +61,13 @@ async def populate(client: Any) -> list[str]:
     await call("DELETE", f"/api/sessions/{second}/messages/{session['messages'][1]['id']}")
     await call("DELETE", f"/api/sessions/{third}/messages")
     await call("DELETE", f"/api/sessions/{fourth}")
+    # branches: a regenerated reply and a switch back on the first, the second pruned
+    chat = await call("GET", f"/api/sessions/{first}")
+    root, reply = chat["messages"][0]["id"], chat["messages"][1]["id"]
+    regen = {"role": "assistant", "content": "again", "parent_id": root}
+    await call("POST", f"/api/sessions/{first}/messages", regen)
+    await call("PUT", f"/api/sessions/{first}/current", {"message_id": reply})
+    await call("DELETE", f"/api/sessions/{second}/messages/{message}?subtree=true")
     forked = await call("POST", f"/api/sessions/{first}/fork", {"title": "fork"})
     ids.append(forked["id"])
     await call("PATCH", "/api/settings", {"theme": "light", "temperature": 1.25})
@@ -73,7 +80,11 @@ async def views(client: Any, ids: list[str]) -> dict[str, bytes]:
     """The bytes of every answer that shows what the logs hold."""
     paths = ["/api/sessions", "/api/settings", "/api/events?limit=1000"]
     for sid in ids:
-        paths += [f"/api/sessions/{sid}", f"/api/sessions/{sid}/events?limit=1000"]
+        paths += [
+            f"/api/sessions/{sid}",
+            f"/api/sessions/{sid}/messages?branch=all",
+            f"/api/sessions/{sid}/events?limit=1000",
+        ]
     out = {}
     for path in paths:
         response = await client.get(path)

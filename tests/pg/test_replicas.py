@@ -124,3 +124,36 @@ async def test_a_replica_whose_follower_lags_still_decides_on_the_winners_events
         await b.update_session(created.id, title="stale", expected_version=1)
     records = await a.history(created.id, 0, 100)
     assert [r.seq for r in records] == list(range(1, 8))
+
+
+async def test_a_replica_holding_a_session_cold_follows_its_tree(pg_url: str) -> None:
+    """B keeps messages for one session at most (a budget of one byte), so the events A writes
+    to the other reach B's cold view, which has no messages to look ids up in: its tree must
+    follow every regenerate, switch and pruning, since the list shows the current branch."""
+    a, b = Store(PostgresLog(pg_url)), Store(PostgresLog(pg_url), cache_bytes=1)
+    await a.open()
+    await b.open()
+    try:
+        chat = await a.create_session(title="tree")
+        warm = await a.create_session(title="warm")
+        question = (await a.add_message(chat.id, role="user", content="q")).current_id
+        await a.add_message(warm.id, role="user", content="w")
+        await eventually(lambda: b.known_version(warm.id) == 2)
+        await b.loaded(warm.id)  # the most recently used: chat goes cold on B
+        assert b.session(chat.id).cold
+        first = (await a.add_message(chat.id, role="assistant", content="a1")).current_id
+        await a.add_message(chat.id, role="assistant", content="a2", parent_id=question)
+        await a.add_message(chat.id, role="user", content="f")
+        await a.set_current(chat.id, first)
+        await eventually(lambda: b.known_version(chat.id) == 6)
+        summary = b.session(chat.id)
+        assert summary.cold
+        assert (summary.message_count, summary.current_id) == (2, first)
+        await a.delete_message(chat.id, question, subtree=True)
+        await eventually(lambda: b.known_version(chat.id) == 7)
+        assert (b.session(chat.id).message_count, b.session(chat.id).current_id) == (0, None)
+        loaded = await b.loaded(chat.id)
+        assert session_json(loaded) == session_json(a.session(chat.id))
+    finally:
+        await a.close()
+        await b.close()

@@ -15,8 +15,18 @@ from typing import Any
 import orjson
 from attrs import frozen
 
-SUMMARY_KEYS = {"id", "title", "created_at", "updated_at", "version", "message_count", "metadata"}
+SUMMARY_KEYS = {
+    "id",
+    "title",
+    "created_at",
+    "updated_at",
+    "version",
+    "message_count",
+    "current_id",
+    "metadata",
+}
 SESSION_KEYS = SUMMARY_KEYS | {"messages"}
+MESSAGE_KEYS = {"id", "role", "content", "timestamp", "agent", "model", "parent_id", "sibling_ids"}
 RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
 MIB = 1024 * 1024
 JSON = "application/json"

@@ -20,6 +20,7 @@ from orion_events.storage.codec import scan
 from service.payloads import session_json
 from tests.service.expect import (
     JSON_HEADERS,
+    MESSAGE_KEYS,
     SESSION_KEYS,
     SUMMARY_KEYS,
     check_id,
@@ -30,7 +31,6 @@ from tests.service.expect import (
     when,
 )
 
-MESSAGE_KEYS = {"id", "role", "content", "timestamp", "agent", "model"}
 FORK_KEYS = SESSION_KEYS | {"forked_from"}
 
 
@@ -195,7 +195,8 @@ async def test_delete_message_is_204_and_the_message_is_gone(client, data_dir) -
     assert etag_version(response) == 5
 
     session = await fetch(client, sid)
-    assert session["messages"] == [messages[0], messages[2]]
+    # the reply moves up to the deleted message's parent
+    assert session["messages"] == [messages[0], {**messages[2], "parent_id": messages[0]["id"]}]
     assert session["message_count"] == 2
     assert session["version"] == 5
     events = await history(client, sid)

@@ -185,9 +185,11 @@ async def test_history_lists_every_event_in_seq_order(client, data_dir) -> None:
         "content": "Hello there",
         "agent": None,
         "model": None,
+        "parent_id": None,  # a first message
     }
     assert events[1]["at"] == first["timestamp"]
     assert events[2]["data"]["message_id"] == second["id"]
+    assert events[2]["data"]["parent_id"] == first["id"]
     assert events[2]["data"]["content"] == "General Kenobi"
     assert events[3]["data"] == {"title": "Renamed"}
     assert events[4]["data"] == {}

@@ -23,6 +23,7 @@ BODIES: dict[str, Any] = {
     "fork_session": {},
     "add_message": {"role": "user", "content": "more"},
     "edit_message": {"content": "changed"},
+    "set_current": {"message_id": "{message_id}"},  # the message setup made
     "patch_settings": {"theme": "light"},
 }
 
@@ -82,6 +83,9 @@ async def setup(client: Any, operation_id: str) -> tuple[str, str]:
     message_id = (await added.json())["id"]
     if operation_id == "restore_session":
         assert (await client.delete(f"/api/sessions/{sid}")).status == 204
+    if operation_id == "set_current":  # another branch, current: switching back writes
+        other = {"role": "user", "content": "y", "parent_id": None}
+        assert (await client.post(f"/api/sessions/{sid}/messages", json=other)).status == 201
     assert (await client.patch("/api/settings", json={"max_tokens": 99})).status == 200
     return sid, message_id
 
@@ -106,7 +110,12 @@ async def conditional(
     url = path.format(session_id=sid, message_id=message_id)
     headers = [("If-Match", line) for line in cases(version)[case]]
     before = await last_position(client)
-    response = await client.request(method, url, json=BODIES.get(operation_id), headers=headers)
+    body = BODIES.get(operation_id)
+    if body is not None:
+        body = {
+            k: v.format(message_id=message_id) if isinstance(v, str) else v for k, v in body.items()
+        }
+    response = await client.request(method, url, json=body, headers=headers)
     return response, before
 
 
@@ -132,7 +141,7 @@ async def test_an_if_match_not_naming_it_is_412_and_writes_nothing(
 
 
 def test_every_conditional_write_is_covered() -> None:
-    """The routes the store checks a version for (grep expected_version in service/routes.py)."""
+    """The routes the store checks a version for (grep expected_version in service/*routes.py)."""
     assert {p.values[2] for p in conditional_writes()} == {
         "update_session",
         "delete_session",
@@ -142,6 +151,7 @@ def test_every_conditional_write_is_covered() -> None:
         "clear_messages",
         "edit_message",
         "delete_message",
+        "set_current",
         "patch_settings",
         "reset_settings",
     }

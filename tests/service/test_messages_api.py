@@ -15,6 +15,7 @@ import pytest
 
 from tests.service.expect import (
     JSON_HEADERS,
+    MESSAGE_KEYS,
     MIB,
     SESSION_KEYS,
     body_id,
@@ -25,9 +26,6 @@ from tests.service.expect import (
     log_file,
     when,
 )
-
-MESSAGE_KEYS = {"id", "role", "content", "timestamp", "agent", "model"}
-
 
 # -- helpers ----------------------------------------------------------------------------------
 
@@ -505,7 +503,7 @@ async def test_messages_of_a_deleted_session_are_404(client, data_dir, method) -
     assert log_bytes(data_dir, session["id"]) == before
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH"])
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
 async def test_wrong_method_on_messages_is_405(client, method) -> None:
     session = await create(client)
     response = await client.request(
@@ -513,5 +511,5 @@ async def test_wrong_method_on_messages_is_405(client, method) -> None:
     )
     await expect_error(client, response, 405)
     allowed = {m.strip() for m in response.headers["Allow"].split(",")}
-    assert {"POST", "DELETE"} <= allowed
+    assert {"GET", "POST", "DELETE"} <= allowed
     assert (await fetch(client, session["id"]))["message_count"] == 0

@@ -31,6 +31,9 @@ BODIES = {  # a body each route accepts, so that only the id is wrong
     ("POST", "/api/sessions/{session_id}/messages"): {"role": "user", "content": "x"},
     ("PATCH", "/api/sessions/{session_id}/messages/{message_id}"): {"content": "y"},
     ("POST", "/api/sessions/{session_id}/fork"): {},
+    ("PUT", "/api/sessions/{session_id}/current"): {
+        "message_id": "00000000-0000-4000-8000-000000000000"
+    },
 }
 
 # As sent on the wire (percent-encoded), one path segment each; "{id}" is a real id of that kind.
@@ -181,4 +184,4 @@ def test_every_route_with_an_id_is_covered() -> None:
     """A route with a path variable of another name would escape the cases above: none has."""
     with_variables = [(m, p) for m, p, _ in ROUTES if "{" in p and p != "/{path:.*}"]
     assert with_variables == ID_ROUTES
-    assert len(ID_ROUTES) == 12
+    assert len(ID_ROUTES) == 15

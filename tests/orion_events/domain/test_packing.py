@@ -44,18 +44,6 @@ def test_a_packed_message_is_small() -> None:
     assert len(packed) - len(content) == 30
 
 
-def test_ids_differing_only_in_case_or_length_do_not_match() -> None:
-    lower = str(uuid.uuid4())
-    messages = MessageList(
-        [MessageView(lower, "user", "a", AT), MessageView("ab", "user", "b", AT)]
-    )
-    assert messages.index_of(lower) == 0
-    assert messages.index_of(lower.upper()) is None
-    assert messages.index_of("ab") == 1
-    assert messages.index_of("a") is None
-    assert messages.index_of("abc") is None
-
-
 def test_renumbering_maps_another_tables_numbers_onto_this_one() -> None:
     role, model = f"role-{uuid.uuid4()}", f"model-{uuid.uuid4()}"
     ours = packing.pack(str(uuid.uuid4()), role, "text", AT, None, model)
@@ -91,7 +79,6 @@ def test_message_lists_share_prefixes_and_compare_by_content() -> None:
     assert grown == MessageList([first, second])
     assert grown != branch
     assert list(grown.replaced(0, second)) == [second, second]
-    assert list(grown.removed(0)) == [second]
     assert list(grown.content_sizes()) == [3, 3]
     assert grown.content_size(-1) == 3
     assert list(grown.ids_and_contents()) == [(first.id, "one"), (second.id, "two")]

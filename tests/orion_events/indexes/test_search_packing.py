@@ -279,7 +279,7 @@ def _churn(rng: random.Random, stream: str, long: bool) -> list[Recorded]:
     used: list[str] = []
     for n in range(rng.randrange(FILTER_FROM + 50, FILTER_FROM + 200) if long else 30):
         roll = rng.random()
-        live = [m.id for m in view.messages] if view is not None and view.messages else []
+        live = [m.id for m in view.live_messages] if view is not None and view.messages else []
         words = rng.choices(WORDS, k=rng.randrange(0, 8))
         if rng.random() < 0.02:
             words += [rng.choice(WORDS)] * rng.randrange(250, 600)

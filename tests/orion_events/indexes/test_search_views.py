@@ -31,7 +31,7 @@ def _history(rng: random.Random, stream: str) -> list[Recorded]:
     events: list[Event] = [SessionCreated("Pinned " + rng.choice(WORDS) if titled else None, {})]
     for n in range(rng.randrange(1, 25)):
         roll = rng.random()
-        live = [m.id for m in view.messages] if view is not None else []
+        live = [m.id for m in view.live_messages] if view is not None else []
         text = " ".join(rng.choices(WORDS, k=rng.randrange(0, 6)))
         if roll < 0.55 or not live:
             events.append(MessageAdded(f"{stream}-m{n}", rng.choice(["user", "assistant"]), text))

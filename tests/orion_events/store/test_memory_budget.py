@@ -109,7 +109,7 @@ async def test_a_snapshot_of_cold_sessions_holds_summaries_and_resumes(data_dir:
         assert report.from_snapshot
         resumed = await _everything(store, ids)
     finally:
-        store._snapshot_position = store._log.last_position
+        store._snapshots.position = store._log.last_position
         await store.close()
     (data_dir / "snapshots" / SNAPSHOT_FILE).unlink()
     replayed_store, _ = await _open(data_dir, None)

@@ -16,19 +16,23 @@ from orion_events.storage.files.log import FileLog
 from orion_events.store import snapshot
 from orion_events.store.snapshot import FILE_NAME as SNAPSHOT_FILE
 from orion_events.store.store import Store
-from service.payloads import event_json, session_json, settings_json
+from service.payloads import event_json, message_json, session_json, settings_json
 from tests.orion_events.support import lines_of, log_path, open_store, open_with_report
 
 
 async def _state(store: Store) -> dict[str, Any]:
     """Everything a client can read, including deleted sessions' views and the whole feed."""
-    sessions = {sid: session_json(v) | {"deleted": v.deleted} for sid, v in store._sessions.items()}
+    sessions = {
+        sid: session_json(v)
+        | {"deleted": v.deleted, "every": [message_json(v, n) for n in v.tree.live_numbers()]}
+        for sid, v in store._current.sessions.items()
+    }
     feed = [event_json(r) for r in await store.feed(0, 1_000_000)]
     return {
         "sessions": sessions,
         "settings": settings_json(store.settings),
         "feed": feed,
-        "keys": dict(store._keys),
+        "keys": dict(store._current.keys),
         "health": store.health() | {"search": None},
     }
 
@@ -47,6 +51,16 @@ async def _write_history(store: Store, tag: str) -> list[str]:
     await store.edit_message(ids[1], first, content=f"{tag} edited")
     await store.delete_session(ids[2])
     await store.fork_session(ids[3], version=3)
+    # branches: a regenerated reply and its follow-up, a switch back, a message deleted from
+    # the middle (its replies move up), a branch pruned, and a fork of a branch
+    tree = ids[3]
+    root, reply = (m.id for m in store.session(tree).live_messages[:2])
+    regen = await store.add_message(tree, role="assistant", content=f"{tag} regen", parent_id=root)
+    await store.add_message(tree, role="user", content=f"{tag} follow-up")
+    await store.set_current(tree, reply)
+    await store.delete_message(tree, reply)
+    await store.fork_session(tree, message_id=regen.current_id)
+    await store.delete_message(tree, regen.current_id, subtree=True)
     await store.change_settings({"theme": "light", "max_tokens": 100 + len(tag)})
     return ids
 
@@ -60,7 +74,7 @@ async def _full_replay_state(data_dir: Path) -> dict[str, Any]:
     try:
         return await _state(store)
     finally:
-        store._snapshot_position = store._log.last_position  # write none at close
+        store._snapshots.position = store._log.last_position  # write none at close
         await store.close()
         aside.rename(snapshot)
 
@@ -75,7 +89,7 @@ async def test_a_start_from_a_snapshot_and_its_tails_equals_a_full_replay(data_d
     # next start must read these tails from the logs.
     store = await open_store(data_dir)
     await _write_history(store, "after")
-    store._snapshot_position = store._log.last_position
+    store._snapshots.position = store._log.last_position
     await store.close()
 
     replayed = await _full_replay_state(data_dir)
@@ -139,7 +153,7 @@ async def test_a_snapshot_leaves_out_a_session_with_a_write_in_flight(data_dir: 
     await asyncio.sleep(0)
     await store.write_snapshot()
     await task
-    store._snapshot_position = store._log.last_position
+    store._snapshots.position = store._log.last_position
     await store.close()
 
     replayed = await _full_replay_state(data_dir)
@@ -163,8 +177,8 @@ async def test_purge_deletes_snapshots_holding_the_purged_text(data_dir: Path) -
     store = Store(FileLog(data_dir))
     await store.open()
     try:
-        assert ids[0] not in store._sessions
-        assert ids[1] in store._sessions
+        assert ids[0] not in store._current.sessions
+        assert ids[1] in store._current.sessions
     finally:
         await store.close()
 
