@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orion_events.domain.events import (
+    CurrentChanged,
     MessageAdded,
     MessageDeleted,
     MessageEdited,
@@ -45,11 +46,18 @@ def summary(recorded: Recorded) -> str:
         case MetadataUpdated(metadata=metadata):
             return "keys " + _snippet(", ".join(sorted(metadata))) if metadata else "emptied"
         case MessageAdded() as added:
-            return f"{added.role} {added.message_id[:8]}: {_quoted(added.content)}"
+            said = f"{added.role} {added.message_id[:8]}: {_quoted(added.content)}"
+            parent = added.parent_id
+            if parent is None:
+                return said + ", a first message"
+            return said + (f", replying to {parent[:8]}" if isinstance(parent, str) else "")
         case MessageEdited() as edited:
             return f"message {edited.message_id[:8]}: {_quoted(edited.content)}"
-        case MessageDeleted(message_id=message_id):
-            return f"message {message_id[:8]}"
+        case MessageDeleted(message_id=message_id, subtree=subtree, replies=replies):
+            below = f" and the {len(replies)} replies below it" if subtree else ""
+            return f"message {message_id[:8]}{below}"
+        case CurrentChanged(message_id=message_id):
+            return f"the branch through {message_id[:8]}"
     return ""
 
 

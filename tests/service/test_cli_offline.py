@@ -22,12 +22,19 @@ import orjson
 import pytest
 
 from orion_events.domain.errors import SessionNotFound
-from orion_events.domain.events import MessageAdded, Recorded, SessionPurged
+from orion_events.domain.events import (
+    CurrentChanged,
+    MessageAdded,
+    MessageDeleted,
+    Recorded,
+    SessionPurged,
+)
 from orion_events.domain.streams import OPERATIONS_STREAM
 from orion_events.storage.codec import scan
 from orion_events.storage.files.log import FileLog
 from orion_events.store.store import Store
 from service.cli import main
+from service.cli.timeline import summary
 from service.payloads import event_json, session_json
 from tests.orion_events.support import open_store
 
@@ -425,7 +432,10 @@ async def test_replay_prints_every_event_then_the_current_state(
     draft = history[2].event
     assert isinstance(draft, MessageAdded)
     first_60 = ("Draft the plan " * 4).rstrip()  # whitespace collapsed, cut at 60 characters
-    assert timeline[2].endswith(f'user {draft.message_id[:8]}: "{first_60}…"')
+    assert isinstance(draft.parent_id, str)
+    assert timeline[2].endswith(
+        f'user {draft.message_id[:8]}: "{first_60}…", replying to {draft.parent_id[:8]}'
+    )
     assert timeline[6].endswith('session_renamed   title "Plans for Q3"')
     assert orjson.loads("\n".join(lines[header + 1 :])) == session_json(store.session(built.plans))
 
@@ -681,3 +691,24 @@ def test_the_helper_reader_sees_what_a_broken_fence_would_do() -> None:
         read_markdown("```\nnever closed")
     assert read_markdown("x\n\n---\n").rules == 1
     assert read_markdown("x\n---\n").rules == 0
+
+
+@pytest.mark.parametrize(
+    ("event", "said"),
+    [
+        (
+            MessageAdded("m1234567890", "user", "hi", parent_id=None),
+            'user m1234567: "hi", a first message',
+        ),
+        (MessageAdded("m1234567890", "user", "hi"), 'user m1234567: "hi"'),  # a line before trees
+        (MessageDeleted("p1234567890"), "message p1234567"),
+        (
+            MessageDeleted("p1234567890", subtree=True, replies=["a", "b"]),
+            "message p1234567 and the 2 replies below it",
+        ),
+        (CurrentChanged("c1234567890"), "the branch through c1234567"),
+    ],
+)
+def test_the_timeline_says_what_a_tree_event_did(event: object, said: str) -> None:
+    recorded = Recorded("s", 1, "e", "2026-01-01T00:00:00.000000Z", event)  # type: ignore[arg-type]
+    assert summary(recorded) == said
