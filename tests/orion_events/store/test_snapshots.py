@@ -145,6 +145,34 @@ async def test_a_broken_or_missing_snapshot_costs_only_time(data_dir: Path) -> N
         await store.close()
 
 
+async def test_a_snapshot_from_before_trees_is_ignored_not_misread(data_dir: Path) -> None:
+    """Format 4 held no trees: its rows and bytes laid out differently. One is never read as
+    today's: the start replays the logs and gives what a start without snapshot gives."""
+    store = await open_store(data_dir)
+    await _write_history(store, "old")
+    await store.close()
+    replayed = await _full_replay_state(data_dir)
+    path = data_dir / "snapshots" / SNAPSHOT_FILE
+    raw = path.read_bytes()
+    start = raw.index(b"\n") + 1
+    length = int.from_bytes(raw[start : start + 8], "little")
+    header = orjson.loads(raw[start + 8 : start + 8 + length])
+    assert header["format"] == snapshot.FORMAT == 5
+    header["format"] = 4
+    header["sessions"] = [[*row[:9], row[9], row[9] or 0] for row in header["sessions"]]
+    encoded = orjson.dumps(header)
+    path.write_bytes(
+        raw[:start] + len(encoded).to_bytes(8, "little") + encoded + raw[start + 8 + length :]
+    )
+    assert snapshot.read_marks(data_dir / "snapshots") is None
+    store, report = await open_with_report(data_dir)
+    try:
+        assert not report.from_snapshot
+        assert await _state(store) == replayed
+    finally:
+        await store.close()
+
+
 async def test_a_snapshot_leaves_out_a_session_with_a_write_in_flight(data_dir: Path) -> None:
     store = await open_store(data_dir)
     ids = await _write_history(store, "z")
