@@ -246,6 +246,8 @@ def _response_schemas() -> dict[str, Schema]:
             "properties": {
                 "session": {
                     "allOf": [schema_ref("Session")],
+                    "description": "The session, its messages those of every branch (parents "
+                    "first, in the order added; parent_id and current_id say which is current).",
                     "properties": {
                         "deleted": {
                             "const": True,
