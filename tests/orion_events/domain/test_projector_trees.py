@@ -278,7 +278,7 @@ COMMAND = st.tuples(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, database=None)
 @given(st.lists(COMMAND, min_size=10, max_size=60))
 def test_random_commands_keep_the_tree_whole_and_replay_to_the_same_view(
     commands: list[tuple[Any, ...]],
