@@ -51,11 +51,27 @@ def is_canonical(message_id: str) -> bool:
     return len(message_id) == 36 and CANONICAL_UUID.fullmatch(message_id) is not None
 
 
+def uuid_key(message_id: str) -> bytes | None:
+    """The 16 bytes of a canonical UUID (None for any other id): its hex back, checked to be
+    the same text, which is quicker than a regular expression on every message of a replay."""
+    if len(message_id) != 36 or message_id[8] != "-" or message_id[13] != "-":
+        return None
+    if message_id[18] != "-" or message_id[23] != "-":
+        return None
+    digits = message_id.replace("-", "")
+    try:
+        key = bytes.fromhex(digits)
+    except ValueError:
+        return None
+    return key if len(key) == KEY_SIZE and key.hex() == digits else None
+
+
 def message_key(message_id: str) -> bytes:
     """16 bytes that stand for a message id in the tree: a canonical UUID's own bytes (every id
     the service makes), or a BLAKE2b digest of any other id (a hand-written log's)."""
-    if is_canonical(message_id):
-        return bytes.fromhex(message_id.replace("-", ""))
+    key = uuid_key(message_id)
+    if key is not None:
+        return key
     return hashlib.blake2b(message_id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 

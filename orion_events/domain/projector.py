@@ -171,6 +171,7 @@ class _Draft:
         "title",
         "title_source",
         "tree",
+        "tree_owned",
         "updated_at",
         "version",
     )
@@ -180,6 +181,9 @@ class _Draft:
         self.updated_at, self.version, self.deleted = view.updated_at, view.version, view.deleted
         self.title, self.title_source = view.title, view.title_source
         self.metadata, self.messages, self.tree = view.metadata, view.messages, view.tree
+        # Whether `tree` is this draft's alone (made by it, in no view yet): then it grows in
+        # place, as a replay adds message after message, instead of a new tree each time.
+        self.tree_owned = False
 
     def apply(self, recorded: Recorded) -> None:
         """One more event. A cold draft (no messages) keeps only its summary current."""
@@ -193,7 +197,8 @@ class _Draft:
                 number = (
                     tree.current if parent is AT_CURRENT_LEAF else _parent(tree, recorded, parent)
                 )
-                self.tree = tree.added(number, event.message_id)
+                self.tree = tree.added(number, event.message_id, in_place=self.tree_owned)
+                self.tree_owned = True
                 if messages is not None:
                     self.messages = messages.appended(
                         MessageView(
@@ -223,8 +228,10 @@ class _Draft:
                             f"those below {event.message_id}"
                         )
                 self.tree = self.tree.without(number, subtree=event.subtree is True)
+                self.tree_owned = True
             case CurrentChanged():
                 self.tree = self.tree.with_current(self._number(recorded, event.message_id))
+                self.tree_owned = True
             case SessionRenamed():
                 self.title, self.title_source = event.title, "client"
             case MetadataUpdated():
@@ -251,6 +258,7 @@ class _Draft:
         return number
 
     def view(self) -> SessionView:
+        self.tree_owned = False  # the view holds it now
         return SessionView(
             self.id,
             self.created_at,

@@ -19,7 +19,7 @@ from array import array
 from collections.abc import Iterator
 from typing import TypeAlias
 
-from orion_events.domain.ids import KEY_SIZE, is_canonical, message_key, uuid_text
+from orion_events.domain.ids import KEY_SIZE, message_key, uuid_key, uuid_text
 
 NONE = -1  # no message: the parent of a first message, the current leaf of an empty session
 
@@ -80,8 +80,7 @@ class MessageTree:
         return self._length
 
     @property
-    def depth(self) -> int:
-        """How many messages the current branch holds."""
+    def depth(self) -> int:  # how many messages the current branch holds
         return self._branch_length
 
     def id_of(self, number: int) -> str:
@@ -120,9 +119,8 @@ class MessageTree:
     def only_child(self, number: int) -> bool:
         """Whether `number` is its parent's one live reply (as every message of a chat that
         never branched is): checked without listing its siblings."""
-        parent = self.parent(number)
+        parent, following = self.parent(number), self._next[number]
         first = self._root_first if parent == NONE else self._first[parent]
-        following = self._next[number]
         return first == number and not NONE < following < self._length
 
     def siblings(self, number: int) -> list[int]:
@@ -156,26 +154,30 @@ class MessageTree:
 
     # -- changing (each returns a new tree) ---------------------------------------------------
 
-    def added(self, parent: int, message_id: str) -> MessageTree:
+    def added(self, parent: int, message_id: str, *, in_place: bool = False) -> MessageTree:
         """With a new message `message_id` (numbered `len(self)`) replying to `parent` (NONE: a
-        first message), which becomes the current leaf."""
+        first message) as the current leaf; `in_place`: this very tree changed, when it is the
+        newest and nothing else holds it (a replay's own)."""
         if parent != NONE and not self.is_live(parent):
             raise ValueError(f"no live message {parent} to reply to")
-        tree = self if len(self._parent) == self._length else self._copy()
+        was_current, tip = self.current, len(self._parent) == self._length
+        tree = self if tip else self._copy()
         new = tree._length
-        tree._keys += message_key(message_id)
-        if not is_canonical(message_id):
+        key = uuid_key(message_id)
+        if key is None:
+            key = message_key(message_id)
             tree._named[new] = message_id
+        tree._keys += key
         tree._parent.append(parent)
         tree._first.append(NONE)
         tree._last.append(NONE)
         tree._next.append(NONE)
         tree._live.append(1)
-        out = tree._shallow()
+        out = tree if in_place or not tip else tree._shallow()
         out._length = new + 1
         out._link(new, parent)
         out.current = new
-        if parent == self.current and len(out._branch) == out._branch_length:
+        if parent == was_current and len(out._branch) == out._branch_length:
             out._branch.append(new)  # the common case: the current branch grows at its leaf
             out._branch_length += 1
         else:
@@ -215,8 +217,6 @@ class MessageTree:
             out.current = out.leaf_from(parent)
         out._rebuild_branch()
         return out
-
-    # -- as data (snapshots) --------------------------------------------------------------------
 
     def parts(self) -> TreeParts:
         """The tree as data: every message's parent, live flag and key, the current leaf, and
@@ -285,8 +285,16 @@ class MessageTree:
     def _shallow(self) -> MessageTree:
         """A new tree on the same arrays."""
         out = MessageTree.__new__(MessageTree)
-        for name in MessageTree.__slots__:
-            setattr(out, name, getattr(self, name))
+        out._parent, out._first, out._last, out._next = (
+            self._parent, self._first, self._last, self._next,
+        )  # fmt: skip
+        out._live, out._keys, out._named, out._length = (
+            self._live, self._keys, self._named, self._length,
+        )  # fmt: skip
+        out._root_first, out._root_last, out.current = (
+            self._root_first, self._root_last, self.current,
+        )  # fmt: skip
+        out._branch, out._branch_length = self._branch, self._branch_length
         return out
 
     def _copy(self) -> MessageTree:

@@ -245,3 +245,24 @@ def test_ids_differing_only_in_case_or_length_do_not_match() -> None:
     assert tree.number_of("abc") == NONE
     assert tree.id_of(0) == lower
     assert tree.id_of(1) == "ab"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_growing_in_place_makes_the_same_tree_as_growing_a_new_one_each_time(seed: int) -> None:
+    rng = random.Random(seed)
+    tree, model = MessageTree(), Model()
+    for _ in range(20):
+        tree = step(rng, tree, model)
+    kept, kept_model = tree, model.copy()
+    grown, in_place = tree, tree.added(tree.current, key(len(tree)))  # its own from here
+    model.add(model.current)
+    grown = grown.added(grown.current, key(len(grown)))
+    for _ in range(30):
+        parent = rng.choice([NONE, *sorted(model.live)])
+        model.add(parent)
+        grown = grown.added(parent, key(len(grown)))
+        same = in_place.added(parent, key(len(in_place)), in_place=True)
+        assert same is in_place
+        check(in_place, model)
+    assert in_place == grown
+    check(kept, kept_model)  # the tree it grew from saw none of it
