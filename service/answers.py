@@ -25,6 +25,9 @@ def idempotency_key(request: web.Request) -> str | None:
 
 
 def next_link(request: web.Request, **query: Any) -> dict[str, str]:
+    """The Link to the next page: `query`, and the `owner` an admin reads as, if any."""
+    if "owner" in request.query:
+        query["owner"] = request.query["owner"]
     return {"Link": f'<{request.path}?{urlencode(query)}>; rel="next"'}
 
 

@@ -20,7 +20,7 @@ from orion_events.store.store import Store
 from service.app_keys import CONFIG, LOAD_REPORT, RESPONSE_CACHE, SHUTTING_DOWN, STORE
 from service.config import Config
 from service.limits import open_logs_within
-from service.middlewares import bearer_auth, cors
+from service.middlewares import cors
 from service.response_cache import ResponseCache
 from service.routes import setup_routes
 
@@ -78,8 +78,6 @@ def create_app(config: Config, *, log_io: PosixIO | None = None) -> web.Applicat
     middlewares: list[Middleware] = []
     if config.cors_origins:
         middlewares.append(cors(config.cors_origins))
-    if config.api_token:
-        middlewares.append(bearer_auth(config.api_token))
     app = web.Application(client_max_size=config.max_body, middlewares=middlewares)
     app[CONFIG] = config
     app[SHUTTING_DOWN] = asyncio.Event()

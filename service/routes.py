@@ -12,6 +12,13 @@ from orion_events.domain.views import SessionView, SettingsView
 from orion_events.indexes.search import tokenize
 from orion_events.store.store import MAX_PAGE
 from service import streams
+from service.access import (
+    access_of,
+    admitted,
+    owner_of_new,
+    visible_events,
+    visible_sessions,
+)
 from service.answers import idempotency_key, next_link, send_created, send_session, store_of
 from service.app_keys import RESPONSE_CACHE
 from service.bodies import json_pieces, send_pieces
@@ -56,7 +63,10 @@ SESSION = "/api/sessions/{session_id}"
 async def create_session(request: web.Request) -> web.StreamResponse:
     body = await read_body(request, CreateSession, allow_empty=True)
     view = await store_of(request).create_session(
-        body.get("title"), body.get("metadata"), idempotency_key=idempotency_key(request)
+        body.get("title"),
+        body.get("metadata"),
+        idempotency_key=idempotency_key(request),
+        owner=owner_of_new(request),
     )
     return await send_created(request, view)
 
@@ -65,15 +75,16 @@ async def list_sessions(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", default=None, low=1, high=MAX_PAGE)
     cursor = request.query.get("cursor")
     store, cache = store_of(request), request.app[RESPONSE_CACHE]
-    page = cache.page(store.list_changes, limit, cursor)
+    access = access_of(request)
+    owners = None if access is None else access.owners
+    page = cache.page(store.list_changes, limit, cursor, owners)
     if page is None:
-        found = store.sessions(limit, cursor)
+        found = store.sessions(limit, cursor, owners)
         link = {}
         if found.next_cursor is not None:
             link = next_link(request, limit=limit, cursor=found.next_cursor)
-        page = cache.keep_page(
-            store.list_changes, limit, cursor, cache.summaries(found.sessions), link
-        )
+        summaries = cache.summaries(found.sessions)
+        page = cache.keep_page(store.list_changes, limit, cursor, summaries, link, owners)
     body, headers = page
     return web.Response(body=body, content_type=JSON, headers=headers)
 
@@ -132,6 +143,7 @@ async def fork_session(request: web.Request) -> web.StreamResponse:
         title=body.get("title"),
         expected_version=expected_version(request),
         idempotency_key=idempotency_key(request),
+        owner=owner_of_new(request),
     )
     return await send_created(request, view)
 
@@ -164,7 +176,7 @@ async def list_events(request: web.Request) -> web.Response:
     """Every event of every log after global position `?after=`, in order, paged."""
     after = int_param(request, "after", default=0, low=0, high=1 << 62) or 0
     limit = int_param(request, "limit", default=DEFAULT_PAGE, low=1, high=MAX_PAGE) or 1
-    records = await store_of(request).feed(after, limit + 1)
+    records = await store_of(request).feed(after, limit + 1, visible_events(request))
     headers = {}
     if len(records) > limit:
         records = records[:limit]
@@ -247,7 +259,7 @@ async def search(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", default=20, low=1, high=MAX_PAGE) or 1
     offset = int_param(request, "offset", default=0, low=0, high=1 << 62) or 0
     store = store_of(request)
-    page = await store.search(query, limit=limit, offset=offset)
+    page = await store.search(query, limit=limit, offset=offset, visible=visible_sessions(request))
     hits = [
         {
             "session": session_json(store.session(hit.session_id), messages=False),
@@ -304,5 +316,5 @@ ROUTES: list[tuple[str, str, Handler]] = [
 def setup_routes(app: web.Application) -> None:
     # web.route, not web.get: a GET route here answers GET alone, no HEAD.
     app.router.add_routes(
-        [web.route(method, path, guarded(handler)) for method, path, handler in ROUTES]
+        [web.route(method, path, guarded(admitted(handler))) for method, path, handler in ROUTES]
     )

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from orion_events.domain.errors import InvalidInput
 from orion_events.domain.events import Recorded
+from service.access import visible_events
 from service.app_keys import CONFIG, SHUTTING_DOWN, STORE
 from service.payloads import event_json, int_param, is_count, session_id_of
 
@@ -185,11 +186,11 @@ async def stream_feed(request: web.Request) -> web.StreamResponse:
     after = _resume_point(request)
     last = store.last_position
 
+    visible = visible_events(request) or (lambda r: True)
+
     async def body(stream: _Stream) -> None:
         start = last if after is None else await _resumed(stream, after, last)
-        await _tail(
-            stream, start, last_sent=start, keep=lambda r: True, event_id=lambda r: r.position
-        )
+        await _tail(stream, start, last_sent=start, keep=visible, event_id=lambda r: r.position)
 
     return await _serve(request, body)
 

@@ -136,6 +136,7 @@ def _first_view(recorded: Recorded) -> SessionView:
             title=event.title if event.title is not None else DEFAULT_TITLE,
             title_source="client" if event.title is not None else "default",
             metadata=dict(event.metadata),
+            owner=event.owner,
         )
     if isinstance(event, SessionForked):
         messages, tree = _forked_tree(recorded, event)
@@ -150,6 +151,7 @@ def _first_view(recorded: Recorded) -> SessionView:
             messages=messages,
             forked_from=(event.source_session, event.source_version),
             tree=tree,
+            owner=event.owner,
         )
     raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: {event.kind} before session_created")
 
@@ -168,6 +170,7 @@ class _Draft:
         "id",
         "messages",
         "metadata",
+        "owner",
         "title",
         "title_source",
         "tree",
@@ -181,6 +184,7 @@ class _Draft:
         self.updated_at, self.version, self.deleted = view.updated_at, view.version, view.deleted
         self.title, self.title_source = view.title, view.title_source
         self.metadata, self.messages, self.tree = view.metadata, view.messages, view.tree
+        self.owner = view.owner
         # Whether `tree` is this draft's alone (made by it, in no view yet): then it grows in
         # place, as a replay adds message after message, instead of a new tree each time.
         self.tree_owned = False
@@ -271,6 +275,7 @@ class _Draft:
             self.deleted,
             self.forked_from,
             self.tree,
+            self.owner,
         )
 
 

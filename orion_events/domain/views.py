@@ -197,6 +197,7 @@ class SessionView:
     # last clear, and `live_messages` those not removed. The tree is kept for a cold session
     # too: it follows every change, and so knows the current branch.
     tree: MessageTree = field(factory=MessageTree)
+    owner: str | None = None  # its user; None: made without users, so the first admin's
 
     @property
     def cold(self) -> bool:
@@ -259,3 +260,11 @@ SETTINGS_KEYS: tuple[str, ...] = (
     "temperature",
     "max_tokens",
 )
+
+
+@frozen
+class OperationsView:
+    """The operator log as the service needs it: how many events it holds (its version), so
+    that what the service records there (an admin's read) takes the next seq."""
+
+    version: int = 0

@@ -9,11 +9,9 @@ from collections.abc import Callable, Sequence
 
 from orion_events.domain.errors import OrionError
 from orion_events.domain.events import Recorded
-from orion_events.domain.projector import apply_session, apply_settings
-from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM
-from orion_events.domain.views import SessionView, SettingsView
 from orion_events.storage.port import EventLog
-from orion_events.store.current import CurrentViews, View
+from orion_events.store.current import CurrentViews
+from orion_events.store.folds import View, apply_event
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +53,13 @@ class Follower:
 
     def _apply(self, recorded: Recorded) -> None:
         stream = recorded.stream
-        if stream == OPERATIONS_STREAM:
-            return
         view = self._current.view(stream)
         version = view.version if view is not None else 0
         if recorded.seq != version + 1:
             if recorded.seq > version + 1:  # cannot happen while positions follow commits
                 log.error("%s: seq %d follows %d; the view is stale", stream, recorded.seq, version)
             return
-        if stream == SETTINGS_STREAM:
-            assert isinstance(view, SettingsView)
-            self._advance(stream, apply_settings(view, recorded), [recorded])
-        else:
-            assert view is None or isinstance(view, SessionView)
-            self._advance(stream, apply_session(view, recorded), [recorded])
+        self._advance(stream, apply_event(stream, view, recorded), [recorded])
 
     async def catch_up(self, stream: str) -> None:
         """Apply what other replicas committed to `stream` that this one has not seen yet.

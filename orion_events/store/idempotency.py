@@ -45,12 +45,22 @@ class IdempotencyKey:
         return {"idempotency_key": self.key, "request": self.fingerprint}
 
 
+def new_sessions(owner: str | None) -> str:
+    """The scope of one user's requests that create a session: each user's keys are their
+    own, so the same key from two users is two requests."""
+    return NEW_SESSIONS if owner is None else f"{NEW_SESSIONS}:{owner}"
+
+
 def keys_in(records: Sequence[Recorded], into: Keys) -> None:
     """Add the keys that `records` carry to `into`."""
     for recorded in records:
         if recorded.meta and "idempotency_key" in recorded.meta:
-            new = isinstance(recorded.event, SessionCreated | SessionForked)
-            scope = NEW_SESSIONS if new else recorded.stream
+            event = recorded.event
+            scope = (
+                new_sessions(event.owner)
+                if isinstance(event, SessionCreated | SessionForked)
+                else recorded.stream
+            )
             entry = (recorded.stream, recorded.seq, recorded.meta.get("request", ""))
             into[scope, recorded.meta["idempotency_key"]] = entry
 

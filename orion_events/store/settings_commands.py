@@ -14,7 +14,8 @@ from orion_events.domain.projector import replay_settings
 from orion_events.domain.streams import SETTINGS_STREAM
 from orion_events.domain.views import SettingsView
 from orion_events.storage.port import EventLog
-from orion_events.store.current import CurrentViews, View
+from orion_events.store.current import CurrentViews
+from orion_events.store.folds import View
 from orion_events.store.idempotency import IdempotencyKey
 from orion_events.store.writer import Decide, Replay, StreamWriter
 

@@ -34,8 +34,8 @@ from orion_events.storage.port import StreamMark
 log = logging.getLogger(__name__)
 
 # 4: binary, messages packed as in memory (2: JSON, cold sessions as summaries); 5: each
-# session's message tree (SPEC §8) beside its messages.
-FORMAT = 5
+# session's message tree (SPEC §8) beside its messages; 6: each session's owner (SPEC §9).
+FORMAT = 6
 FILE_NAME = "snapshot.bin"
 OLD_FILE_NAMES = ("snapshot.json",)  # earlier formats: never read, removed on the next write
 
@@ -74,6 +74,7 @@ def _session_row(view: SessionView) -> list[Any]:
         len(parents),
         current,
         [[number, message_id] for number, message_id in named.items()],
+        view.owner,
     ]
 
 
@@ -91,6 +92,7 @@ def _session_of(row: list[Any], messages: MessageList | None, tree: MessageTree)
         deleted,
         None if forked is None else (forked[0], forked[1]),
         tree,
+        row[13],
     )
 
 

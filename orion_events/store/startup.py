@@ -14,13 +14,13 @@ from attrs import frozen
 from orion_events.domain.errors import OrionError
 from orion_events.domain.events import Recorded
 from orion_events.domain.projector import RULES_VERSION, apply_settings, replay_session
-from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM
-from orion_events.domain.views import SessionView, SettingsView
+from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM, USERS_STREAM
+from orion_events.domain.users import UsersView, apply_users
+from orion_events.domain.views import OperationsView, SessionView, SettingsView
 from orion_events.storage.port import EventLog, LoadedStream, Resume, SnapshotsBeside
 from orion_events.store import snapshot
 from orion_events.store.current import CurrentViews
 from orion_events.store.idempotency import Keys, keys_in
-from orion_events.store.session_order import SessionOrder
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,11 @@ async def load(event_log: EventLog, current: CurrentViews) -> LoadReport:
             current.settings = _fold_settings(current, stream.records, start)
             return
         if stream.stream == OPERATIONS_STREAM:
+            # a resumed log's earlier events are counted by resumed_after
+            current.operations = OperationsView(stream.resumed_after + len(stream.records))
+            return
+        if stream.stream == USERS_STREAM:  # never in a snapshot's marks: read whole
+            current.users = _fold_users(current, stream.records)
             return
         try:
             snapshotted = base[stream.stream] if stream.resumed_after else None
@@ -101,7 +106,7 @@ async def load(event_log: EventLog, current: CurrentViews) -> LoadReport:
     # Keys from the snapshot stand only if the logs still extend it.
     current.keys = {**found.keys, **keys} if found is not None and resumed else keys
     current.events = events
-    current.order = SessionOrder(list(current.sessions.values()))
+    current.sort_sessions()
     current.list_changes += 1
     return LoadReport(
         sessions=current.live_sessions(),
@@ -111,6 +116,21 @@ async def load(event_log: EventLog, current: CurrentViews) -> LoadReport:
         damaged=dict(current.read_only),
         from_snapshot=resumed,
     )
+
+
+def _fold_users(current: CurrentViews, records: Sequence[Recorded]) -> UsersView:
+    """The users as of their last event the projector accepts; damage past it makes the users
+    log read-only (no user or key is made or revoked until it is mended), as for settings."""
+    view = UsersView()
+    for recorded in records:
+        try:
+            view = apply_users(view, recorded)
+        except _UNFOLDABLE as exc:
+            why = f"seq {recorded.seq}: {_why(exc)}"
+            current.read_only[USERS_STREAM] = why
+            log.error("the users log cannot be replayed past %s; read-only", why)
+            break
+    return view
 
 
 def _fold_settings(

@@ -1,0 +1,117 @@
+"""Users and their API keys (SPEC §9): made, issued, revoked and disabled as events in the users
+log, and the one question every request asks, whose key is this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from attrs import frozen
+
+from orion_events.domain import rules
+from orion_events.domain.errors import SessionNotFound, SessionReadOnly, VersionConflict
+from orion_events.domain.events import (
+    AdminRead,
+    Event,
+    KeyIssued,
+    KeyRevoked,
+    UserCreated,
+    UserDisabled,
+)
+from orion_events.domain.streams import OPERATIONS_STREAM, USERS_STREAM
+from orion_events.domain.users import UsersView, UserView, key_digest, key_lookup, new_key
+from orion_events.store.current import CurrentViews
+from orion_events.store.folds import View
+from orion_events.store.writer import StreamWriter
+
+
+@frozen
+class IssuedKey:
+    """A key as it is shown, once: its id (to revoke it by) and the key itself."""
+
+    key_id: str
+    key: str
+    user: UserView
+
+
+class Accounts:
+    def __init__(self, current: CurrentViews, writer: StreamWriter, ids: Callable[[], str]) -> None:
+        self._current = current
+        self._writer = writer
+        self._ids = ids
+
+    @property
+    def view(self) -> UsersView:
+        return self._current.users
+
+    def user_of(self, presented: str) -> UserView | None:
+        """The enabled user a live key belongs to: a dictionary lookup and a constant-time
+        compare, nothing read from disk."""
+        return self._current.users.user_of(presented)
+
+    async def create_user(self, name: object, role: object = "user") -> IssuedKey:
+        """A new user and their first key."""
+        checked_name, checked_role = rules.user_name(name), rules.user_role(role)
+        user_id, key_id, key = self._ids(), self._ids(), new_key()
+
+        def decide(view: View) -> Sequence[Event]:
+            users = self._users(view)
+            if users.by_name(checked_name) is not None:
+                raise VersionConflict(f"a user named {checked_name!r} exists", field="name")
+            return [
+                UserCreated(user_id, checked_name, checked_role),
+                KeyIssued(user_id, key_id, key_lookup(key), key_digest(key)),
+            ]
+
+        users = await self._write(decide)
+        return IssuedKey(key_id, key, users.users[user_id])
+
+    async def issue_key(self, user_id: str) -> IssuedKey:
+        key_id, key = self._ids(), new_key()
+
+        def decide(view: View) -> Sequence[Event]:
+            self._enabled_user(self._users(view), user_id)
+            return [KeyIssued(user_id, key_id, key_lookup(key), key_digest(key))]
+
+        users = await self._write(decide)
+        return IssuedKey(key_id, key, users.users[user_id])
+
+    async def revoke_key(self, key_id: str) -> None:
+        def decide(view: View) -> Sequence[Event]:
+            key = self._users(view).keys.get(key_id)
+            if key is None or key.revoked:
+                raise SessionNotFound(f"no key {key_id}")
+            return [KeyRevoked(key_id)]
+
+        await self._write(decide)
+
+    async def disable_user(self, user_id: str) -> None:
+        def decide(view: View) -> Sequence[Event]:
+            self._enabled_user(self._users(view), user_id)
+            return [UserDisabled(user_id)]
+
+        await self._write(decide)
+
+    async def record_admin_read(self, by: str, owner: str, what: str) -> None:
+        """An admin's read of another user's data, in the operator log before it is answered."""
+        await self._writer.submit(OPERATIONS_STREAM, lambda view: [AdminRead(by, owner, what)])
+
+    def _users(self, view: View) -> UsersView:
+        if USERS_STREAM in self._current.read_only:
+            raise SessionReadOnly(
+                f"the users log is damaged ({self._current.read_only[USERS_STREAM]}): "
+                "no user or key changes until it is mended"
+            )
+        assert isinstance(view, UsersView)
+        return view
+
+    @staticmethod
+    def _enabled_user(users: UsersView, user_id: str) -> UserView:
+        user = users.users.get(user_id)
+        if user is None or user.disabled:
+            raise SessionNotFound(f"no user {user_id}")
+        return user
+
+    async def _write(self, decide: Callable[[View], Sequence[Event]]) -> UsersView:
+        result = await self._writer.submit(USERS_STREAM, decide)
+        assert isinstance(result, UsersView)
+        return result
