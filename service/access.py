@@ -127,6 +127,15 @@ def owner_of_new(request: web.Request) -> str | None:
     return None if access is None else access.user.id
 
 
+def settings_owner(request: web.Request) -> str | None:
+    """Whose settings the request reads or writes: the caller's; None without users, and for
+    the first admin, whose are the service's from before users."""
+    access = access_of(request)
+    if access is None or access.user.id == access.first_admin:
+        return None
+    return access.user.id
+
+
 def admitted(handler: Handler) -> Handler:
     """`handler` behind `admit`."""
 

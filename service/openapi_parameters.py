@@ -123,6 +123,30 @@ def parameters() -> dict[str, Schema]:
             ),
             "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
         },
+        "Owner": {
+            "name": "owner",
+            "in": "query",
+            "required": False,
+            "description": (
+                "Admins only: read as this user (their sessions); each such read is recorded "
+                "in the operator log. A non-admin gets 403."
+            ),
+            "schema": UUID,
+        },
+        "UserId": {
+            "name": "user_id",
+            "in": "path",
+            "required": True,
+            "description": "A user's id.",
+            "schema": UUID,
+        },
+        "KeyId": {
+            "name": "key_id",
+            "in": "path",
+            "required": True,
+            "description": "A key's id (as it was given when the key was made).",
+            "schema": UUID,
+        },
         "Cursor": {
             "name": "cursor",
             "in": "query",
@@ -186,8 +210,18 @@ ERRORS = {
         "not valid HTTP/1.1 (a request line or header over 8 KiB, bad chunked encoding, …), "
         "answered before the route is known, in this shape, and the connection closes."
     ),
-    401: "A token is configured (ORION_API_TOKEN) and the request lacks Authorization: Bearer.",
-    404: "No such session (or message), it is deleted, or the id is not well formed.",
+    401: (
+        "Without users: a token is configured (ORION_API_TOKEN) and the request lacks "
+        "Authorization: Bearer <token>. With users: the request lacks a live key."
+    ),
+    403: (
+        "Only an admin may do this (and the service has users): manage users and keys, or read "
+        "another user's data with ?owner=."
+    ),
+    404: (
+        "No such session (or message, user, key), it is deleted, the id is not well formed, or "
+        "it is another user's: answered exactly as an id that does not exist."
+    ),
     405: "The path exists but not with this method; the Allow header lists those it has.",
     409: "Conflict: the session's log is damaged and read-only, or the session is not deleted.",
     412: "If-Match names a version the session (or the settings) is not at; nothing was appended.",

@@ -116,6 +116,21 @@ class Fork(Struct, forbid_unknown_fields=True):
     title: Title | UnsetType = UNSET
 
 
+class NewUser(Struct, forbid_unknown_fields=True):
+    """A user, and their first key (shown once, in the answer)."""
+
+    name: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=rules.MAX_USER_NAME_CHARS,
+            description="1 to 64 characters, no control characters, no space at either end; "
+            "unique, whatever the case.",
+        ),
+    ]
+    role: Annotated[str, Meta(extra_json_schema={"enum": ["user", "admin"]})] = "user"
+
+
 _SETTINGS = SettingsView()  # the defaults
 
 
@@ -149,6 +164,7 @@ REQUEST_BODIES: tuple[type[Struct], ...] = (
     SetCurrent,
     Fork,
     SettingsPatch,
+    NewUser,
 )
 # What a Struct cannot say about itself, added to its generated schema.
 SCHEMA_EXTRAS: dict[str, dict[str, Any]] = {

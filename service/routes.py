@@ -11,11 +11,12 @@ from orion_events.domain.errors import InvalidInput
 from orion_events.domain.views import SessionView, SettingsView
 from orion_events.indexes.search import tokenize
 from orion_events.store.store import MAX_PAGE
-from service import streams
+from service import streams, user_routes
 from service.access import (
     access_of,
     admitted,
     owner_of_new,
+    settings_owner,
     visible_events,
     visible_sessions,
 )
@@ -229,24 +230,28 @@ async def _off_loop(
 
 
 def _settings(view: SettingsView) -> web.Response:
-    """The settings, with the settings log's version (0 before any change) as their ETag."""
+    """The caller's settings, with their version (the seq of their last change in the settings
+    log; 0 before any) as their ETag."""
     return respond(settings_json(view), headers=etag(view.version))
 
 
 async def get_settings(request: web.Request) -> web.Response:
-    return _settings(store_of(request).settings)
+    return _settings(store_of(request).settings_of(settings_owner(request)))
 
 
 async def patch_settings(request: web.Request) -> web.Response:
     body = await read_body(request, SettingsPatch)
-    store = store_of(request)
-    return _settings(await store.change_settings(body, expected_version=expected_version(request)))
+    changed = store_of(request).change_settings(
+        body, expected_version=expected_version(request), user_id=settings_owner(request)
+    )
+    return _settings(await changed)
 
 
 async def reset_settings(request: web.Request) -> web.Response:
-    store = store_of(request)
-    reset = store.reset_settings(
-        expected_version=expected_version(request), idempotency_key=idempotency_key(request)
+    reset = store_of(request).reset_settings(
+        expected_version=expected_version(request),
+        idempotency_key=idempotency_key(request),
+        user_id=settings_owner(request),
     )
     return _settings(await reset)
 
@@ -307,6 +312,12 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/settings", get_settings),
     ("PATCH", "/api/settings", patch_settings),
     ("POST", "/api/settings/reset", reset_settings),
+    ("GET", "/api/me", user_routes.me),
+    ("GET", "/api/users", user_routes.list_users),
+    ("POST", "/api/users", user_routes.create_user),
+    ("DELETE", "/api/users/{user_id}", user_routes.disable_user),
+    ("POST", "/api/users/{user_id}/keys", user_routes.issue_key),
+    ("DELETE", "/api/keys/{key_id}", user_routes.revoke_key),
     ("GET", "/api/health", health),
     ("GET", "/api/openapi.json", openapi_json),
     ("*", "/{path:.*}", no_route),  # last: only what no route above matched

@@ -176,11 +176,13 @@ class AdminRead:
 class SettingsChanged:
     kind: ClassVar[str] = "settings_changed"
     changes: Mapping[str, Any]
+    user_id: str | None = None  # whose (SPEC §9); None: without users, or the first admin's
 
 
 @frozen
 class SettingsReset:
     kind: ClassVar[str] = "settings_reset"
+    user_id: str | None = None
 
 
 SessionEvent: TypeAlias = (
@@ -262,6 +264,8 @@ _TREE_DEFAULTS: Final[Mapping[str, Mapping[str, object]]] = {
     # and the owner, left out without users: a log written without them stays as it was
     SessionCreated.kind: {"owner": None},
     SessionForked.kind: {"current_id": AT_CURRENT_LEAF, "owner": None},
+    SettingsChanged.kind: {"user_id": None},
+    SettingsReset.kind: {"user_id": None},
 }
 
 

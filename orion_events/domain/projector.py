@@ -33,6 +33,7 @@ from orion_events.domain.views import (
     MessageList,
     MessageView,
     SessionView,
+    SettingsBook,
     SettingsView,
 )
 
@@ -328,20 +329,24 @@ class SessionFold:
         return draft.view()
 
 
-def apply_settings(view: SettingsView, recorded: Recorded) -> SettingsView:
+def apply_settings(book: SettingsBook, recorded: Recorded) -> SettingsBook:
+    """The settings after one more event: the user's it names changed, and the log's version."""
     event = recorded.event
     match event:
         case SettingsChanged():
-            view = view.with_changes(event.changes)
+            view = book.of(event.user_id).with_changes(event.changes)
         case SettingsReset():
             view = SettingsView()
         case _:
             raise CorruptLog(f"settings seq {recorded.seq}: {event.kind} is no settings event")
-    return evolve(view, version=recorded.seq, updated_at=recorded.at)
+    if event.user_id is not None and not isinstance(event.user_id, str):
+        raise CorruptLog(f"settings seq {recorded.seq}: a user id that is no text")
+    view = evolve(view, version=recorded.seq, updated_at=recorded.at)
+    return book.with_settings(event.user_id, view, recorded.seq)
 
 
-def replay_settings(records: Iterable[Recorded], start: SettingsView | None = None) -> SettingsView:
-    view = SettingsView() if start is None else start
+def replay_settings(records: Iterable[Recorded], start: SettingsBook | None = None) -> SettingsBook:
+    book = SettingsBook() if start is None else start
     for recorded in records:
-        view = apply_settings(view, recorded)
-    return view
+        book = apply_settings(book, recorded)
+    return book

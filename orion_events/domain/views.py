@@ -250,6 +250,27 @@ class SettingsView:
         return evolve(self, **changes)  # type: ignore[arg-type]
 
 
+@frozen
+class SettingsBook:
+    """What the settings log folds to: each user's settings (None: those of the service
+    without users, which are the first admin's once users exist), and the log's version."""
+
+    shared: SettingsView = SettingsView()
+    users: Mapping[str, SettingsView] = field(factory=dict)
+    version: int = 0
+
+    def of(self, user_id: str | None) -> SettingsView:
+        """A user's settings; the defaults (version 0) for one who never changed them."""
+        if user_id is None:
+            return self.shared
+        return self.users.get(user_id) or SettingsView()
+
+    def with_settings(self, user_id: str | None, view: SettingsView, version: int) -> SettingsBook:
+        if user_id is None:
+            return evolve(self, shared=view, version=version)
+        return evolve(self, users={**self.users, user_id: view}, version=version)
+
+
 SETTINGS_KEYS: tuple[str, ...] = (
     "theme",
     "language",

@@ -11,7 +11,7 @@ from orion_events.domain.errors import SessionNotFound
 from orion_events.domain.events import Recorded
 from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM, USERS_STREAM
 from orion_events.domain.users import UsersView
-from orion_events.domain.views import OperationsView, SessionView, SettingsView
+from orion_events.domain.views import OperationsView, SessionView, SettingsBook
 from orion_events.store.folds import View
 from orion_events.store.idempotency import Keys, keys_in
 from orion_events.store.memory_budget import MessageBudget
@@ -21,7 +21,7 @@ from orion_events.store.session_order import SessionOrder
 class CurrentViews:
     def __init__(self, budget: MessageBudget | None) -> None:
         self.sessions: dict[str, SessionView] = {}
-        self.settings = SettingsView()
+        self.settings = SettingsBook()
         self.users = UsersView()
         self.operations = OperationsView()
         self.read_only: dict[str, str] = {}  # stream -> why its log takes no writes
@@ -76,7 +76,7 @@ class CurrentViews:
         return sum(1 for v in self.sessions.values() if not v.deleted)
 
     def install(self, stream: str, view: View) -> None:
-        if isinstance(view, SettingsView):
+        if isinstance(view, SettingsBook):
             self.settings = view
         elif isinstance(view, UsersView):
             self.users = view

@@ -11,15 +11,15 @@ from orion_events.domain.events import Recorded
 from orion_events.domain.projector import apply_session, apply_settings
 from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM, USERS_STREAM
 from orion_events.domain.users import UsersView, apply_users
-from orion_events.domain.views import OperationsView, SessionView, SettingsView
+from orion_events.domain.views import OperationsView, SessionView, SettingsBook
 
-View: TypeAlias = SessionView | SettingsView | UsersView | OperationsView | None
+View: TypeAlias = SessionView | SettingsBook | UsersView | OperationsView | None
 
 
 def apply_event(stream: str, view: View, recorded: Recorded) -> View:
     """`view` of `stream` after one more of its events."""
     if stream == SETTINGS_STREAM:
-        assert isinstance(view, SettingsView)
+        assert isinstance(view, SettingsBook)
         return apply_settings(view, recorded)
     if stream == USERS_STREAM:
         assert isinstance(view, UsersView)

@@ -27,7 +27,7 @@ from attrs import frozen
 
 from orion_events.domain import packing
 from orion_events.domain.tree import KEY_SIZE, MessageTree, from_parts
-from orion_events.domain.views import MessageList, SessionView, SettingsView
+from orion_events.domain.views import MessageList, SessionView, SettingsBook, SettingsView
 from orion_events.storage.files.durable import DEFAULT_IO, PosixIO
 from orion_events.storage.port import StreamMark
 
@@ -45,7 +45,7 @@ class Snapshot:
     position: int  # the last global position it covers
     marks: Mapping[str, StreamMark]
     sessions: list[SessionView]
-    settings: SettingsView
+    settings: SettingsBook
     keys: Mapping[tuple[str, str], tuple[str, int, str]]
     feed: Mapping[str, bytes]  # the feed index's columns, as array bytes
     rules: int = 1  # the projector's RULES_VERSION its views were folded under (1: unrecorded)
@@ -122,7 +122,11 @@ def _encoded(snapshot: Snapshot) -> list[bytes | bytearray]:
                 for s, m in snapshot.marks.items()
             },
             "sessions": [_session_row(v) for v in snapshot.sessions],
-            "settings": attrs.asdict(settings),
+            "settings": {
+                "shared": attrs.asdict(settings.shared),
+                "users": {user: attrs.asdict(view) for user, view in settings.users.items()},
+                "version": settings.version,
+            },
             "keys": [[*k, *v] for k, v in snapshot.keys.items()],
             "feed": {name: len(raw) for name, raw in snapshot.feed.items()},  # bytes that follow
             "names": names,
@@ -201,7 +205,11 @@ def decode(raw: bytes) -> Snapshot:
         position=doc["position"],
         marks={s: StreamMark(*m) for s, m in doc["marks"].items()},
         sessions=sessions,
-        settings=SettingsView(**doc["settings"]),
+        settings=SettingsBook(
+            SettingsView(**doc["settings"]["shared"]),
+            {user: SettingsView(**view) for user, view in doc["settings"]["users"].items()},
+            doc["settings"]["version"],
+        ),
         keys={(k[0], k[1]): (k[2], k[3], k[4]) for k in doc["keys"]},
         feed=feed,
         rules=doc.get("rules", 1),

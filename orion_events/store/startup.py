@@ -16,7 +16,7 @@ from orion_events.domain.events import Recorded
 from orion_events.domain.projector import RULES_VERSION, apply_settings, replay_session
 from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM, USERS_STREAM
 from orion_events.domain.users import UsersView, apply_users
-from orion_events.domain.views import OperationsView, SessionView, SettingsView
+from orion_events.domain.views import OperationsView, SessionView, SettingsBook
 from orion_events.storage.port import EventLog, LoadedStream, Resume, SnapshotsBeside
 from orion_events.store import snapshot
 from orion_events.store.current import CurrentViews
@@ -78,7 +78,7 @@ async def load(event_log: EventLog, current: CurrentViews) -> LoadReport:
             current.read_only[stream.stream] = stream.damage.describe()
         keys_in(stream.records, keys)
         if stream.stream == SETTINGS_STREAM:
-            start = found.settings if found and stream.resumed_after else SettingsView()
+            start = found.settings if found and stream.resumed_after else SettingsBook()
             current.settings = _fold_settings(current, stream.records, start)
             return
         if stream.stream == OPERATIONS_STREAM:
@@ -134,8 +134,8 @@ def _fold_users(current: CurrentViews, records: Sequence[Recorded]) -> UsersView
 
 
 def _fold_settings(
-    current: CurrentViews, records: Sequence[Recorded], start: SettingsView
-) -> SettingsView:
+    current: CurrentViews, records: Sequence[Recorded], start: SettingsBook
+) -> SettingsBook:
     """The settings as of their last event the projector accepts.
 
     A line can pass its hash and chain and still not be a settings event the projector

@@ -231,7 +231,12 @@ class Store(StoreWrites):
 
     @property
     def settings(self) -> SettingsView:
-        return self._current.settings
+        """The settings of the service without users (the first admin's once there are)."""
+        return self._current.settings.shared
+
+    def settings_of(self, user_id: str | None) -> SettingsView:
+        """A user's settings (None: as `settings`)."""
+        return self._current.settings.of(user_id)
 
     def health(self) -> dict[str, Any]:
         return health_of(self._log, self._current, self._search_feeder.ready)

@@ -160,15 +160,19 @@ class StoreWrites:
         return await self._commands.clear_messages(session_id, expected_version=expected_version)
 
     async def change_settings(
-        self, changes: Any, *, expected_version: Expected = None
+        self, changes: Any, *, expected_version: Expected = None, user_id: str | None = None
     ) -> SettingsView:
         return await self._settings_commands.change_settings(
-            changes, expected_version=expected_version
+            changes, expected_version=expected_version, user_id=user_id
         )
 
     async def reset_settings(
-        self, *, expected_version: Expected = None, idempotency_key: str | None = None
+        self,
+        *,
+        expected_version: Expected = None,
+        idempotency_key: str | None = None,
+        user_id: str | None = None,
     ) -> SettingsView:
         return await self._settings_commands.reset_settings(
-            expected_version=expected_version, idempotency_key=idempotency_key
+            expected_version=expected_version, idempotency_key=idempotency_key, user_id=user_id
         )
