@@ -453,8 +453,8 @@ async def test_an_export_holds_every_branch_and_a_transcript_the_current_one(cli
     assert tree["current_id"] == m["a2e"]["id"]
     assert {x["id"]: x["parent_id"] for x in tree["messages"]}[m["b2"]["id"]] == m["q2"]["id"]
     text = await (await client.get(f"/api/sessions/{sid}/export?format=markdown")).text()
-    assert "q2e" in text
-    assert "b2" not in text
+    assert "\nq2e\n" in text  # a message's text, on its own line in its fence
+    assert "\nb2\n" not in text
 
 
 async def test_search_finds_every_branch_until_it_is_pruned(client) -> None:
