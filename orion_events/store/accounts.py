@@ -3,12 +3,18 @@ log, and the one question every request asks, whose key is this."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from attrs import frozen
 
 from orion_events.domain import rules
-from orion_events.domain.errors import SessionNotFound, SessionReadOnly, VersionConflict
+from orion_events.domain.errors import (
+    InvalidInput,
+    SessionNotFound,
+    SessionReadOnly,
+    VersionConflict,
+)
 from orion_events.domain.events import (
     AdminRead,
     Event,
@@ -18,10 +24,22 @@ from orion_events.domain.events import (
     UserDisabled,
 )
 from orion_events.domain.streams import OPERATIONS_STREAM, USERS_STREAM
-from orion_events.domain.users import UsersView, UserView, key_digest, key_lookup, new_key
+from orion_events.domain.users import (
+    KEY_PREFIX,
+    LOOKUP_CHARS,
+    UsersView,
+    UserView,
+    key_digest,
+    key_lookup,
+    new_key,
+)
 from orion_events.store.current import CurrentViews
 from orion_events.store.folds import View
+from orion_events.store.user_inbox import UserRequest, new_user
 from orion_events.store.writer import StreamWriter
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_LOOKUP = re.compile(rf"{KEY_PREFIX}[A-Za-z0-9_-]{{{LOOKUP_CHARS - len(KEY_PREFIX)}}}")
 
 
 @frozen
@@ -50,20 +68,27 @@ class Accounts:
 
     async def create_user(self, name: object, role: object = "user") -> IssuedKey:
         """A new user and their first key."""
-        checked_name, checked_role = rules.user_name(name), rules.user_role(role)
-        user_id, key_id, key = self._ids(), self._ids(), new_key()
+        request, key = new_user(rules.user_name(name), rules.user_role(role), self._ids)
+        users = await self.take(request)
+        return IssuedKey(request.key_id, key, users.users[request.user_id])
+
+    async def take(self, request: UserRequest) -> UsersView:
+        """Write the user a request describes (made here, or by `orion-events users add`
+        through the users inbox): its name and role checked, the name free."""
+        name, role = rules.user_name(request.name), rules.user_role(request.role)
+        if not (_DIGEST.fullmatch(request.digest) and _LOOKUP.fullmatch(request.lookup)):
+            raise InvalidInput("a key's digest or clear part is not one a key gives", field="key")
 
         def decide(view: View) -> Sequence[Event]:
             users = self._users(view)
-            if users.by_name(checked_name) is not None:
-                raise VersionConflict(f"a user named {checked_name!r} exists", field="name")
+            if users.by_name(name) is not None:
+                raise VersionConflict(f"a user named {name!r} exists", field="name")
             return [
-                UserCreated(user_id, checked_name, checked_role),
-                KeyIssued(user_id, key_id, key_lookup(key), key_digest(key)),
+                UserCreated(request.user_id, name, role),
+                KeyIssued(request.user_id, request.key_id, request.lookup, request.digest),
             ]
 
-        users = await self._write(decide)
-        return IssuedKey(key_id, key, users.users[user_id])
+        return await self._write(decide)
 
     async def issue_key(self, user_id: str) -> IssuedKey:
         key_id, key = self._ids(), new_key()

@@ -7,34 +7,41 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
+from orion_events.domain import rules
 from orion_events.domain.errors import DataDirLocked, OrionError
+from orion_events.domain.streams import USERS_STREAM
+from orion_events.domain.users import UsersView, replay_users
+from orion_events.storage.codec import scan
+from orion_events.storage.files.datadir import log_path
 from orion_events.storage.files.log import FileLog
 from orion_events.storage.port import EventLog
 from orion_events.storage.postgres.log import PostgresLog
 from orion_events.store.store import Store
+from orion_events.store.user_inbox import new_user, submit, wait_for_answer
 from service.cli.output import warn
 from service.config import Config
 
 T = TypeVar("T")
 
-RUNNING = (
-    "a service is running on {where}, and it alone writes there: stop it, run this again, "
-    "then start it (or, with an admin key, POST /api/users)"
+ANSWER_WITHIN = 10.0  # seconds a running service has to take a request from the inbox
+NOT_TAKEN = (
+    "the service holding {where} did not take the request within 10 s (stopped, or stuck); "
+    "nothing was written: start it, or stop it, and run this again"
 )
 
 
-def _log(config: Config) -> tuple[EventLog, str]:
+def _log(config: Config) -> EventLog:
     if config.log_url is not None:
-        return PostgresLog(config.log_url), "the database"
-    return FileLog(config.data_dir), str(config.data_dir)
+        return PostgresLog(config.log_url)
+    return FileLog(config.data_dir)
 
 
-def _with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T | None:
-    """`work` on the store of `config`'s logs (opened for this alone, then closed); None, said
-    why, when they cannot be opened."""
-    event_log, where = _log(config)
+def _with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
+    """`work` on the store of `config`'s logs, opened for this alone, then closed."""
+    event_log = _log(config)
 
     async def run() -> T:
         store = Store(event_log, snapshot_events=None)
@@ -44,57 +51,76 @@ def _with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T | No
         finally:
             await store.close()
 
-    try:
-        return asyncio.run(run())
-    except DataDirLocked:
-        warn(RUNNING.format(where=where))
-    except OrionError as exc:
-        warn(exc.message)
-    return None
+    return asyncio.run(run())
 
 
 def add_user(config: Config, name: str, admin: bool) -> int:
-    """Exit 0 with the new user and their key printed (shown this once), 2 when refused. On
-    PostgreSQL the running replicas follow the users log and take the user at once; a service
-    on the data dir must be stopped first, as for every command that writes there."""
+    """Exit 0 with the new user and their key printed (shown this once), 2 when refused.
 
-    async def create(store: Store) -> tuple[str, str, str]:
-        made = await store.accounts.create_user(name, "admin" if admin else "user")
-        return made.user.id, made.user.role, made.key
-
-    made = _with_store(config, create)
-    if made is None:
+    The service stopped: written here. The service running on the data dir: handed to it
+    through the users inbox (it alone writes there), and printed once it has written it. On
+    PostgreSQL: written to the database, which the running replicas follow."""
+    try:
+        request, key = new_user(rules.user_name(name), "admin" if admin else "user")
+    except OrionError as exc:
+        warn(exc.message)
         return 2
-    user_id, role, key = made
-    print(f"user {name} ({role}), id {user_id}")
+    try:
+        _with_store(config, lambda store: store.accounts.take(request))
+    except DataDirLocked:
+        answer = wait_for_answer(submit(config.data_dir, request), seconds=ANSWER_WITHIN)
+        if answer is None:
+            warn(NOT_TAKEN.format(where=config.data_dir))
+            return 2
+        if "error" in answer:
+            warn(str(answer["error"]))
+            return 2
+        print("the running service has it (through the users inbox)")
+    except OrionError as exc:
+        warn(exc.message)
+        return 2
+    print(f"user {name} ({request.role}), id {request.user_id}")
     print(f"key, shown this once: {key}")
     return 0
 
 
 def list_users(config: Config, as_json: bool) -> int:
-    async def read(store: Store) -> list[dict[str, object]]:
-        users = store.accounts.view
-        return [
-            {
-                "id": user.id,
-                "name": user.name,
-                "role": user.role,
-                "disabled": user.disabled,
-                "keys": sum(
-                    1 for k in users.keys.values() if k.user_id == user.id and not k.revoked
-                ),
-            }
-            for user in users.users.values()
-        ]
-
-    users = _with_store(config, read)
-    if users is None:
+    """Every user, their role and how many live keys; a running service's data dir is read
+    without its lock, as `export` reads it (the users log is only ever appended to)."""
+    try:
+        users = _with_store(config, _read_users)
+    except DataDirLocked:
+        users = _users_in_file(config.data_dir)
+    except OrionError as exc:
+        warn(exc.message)
         return 2
+    rows = [
+        {
+            "id": user.id,
+            "name": user.name,
+            "role": user.role,
+            "disabled": user.disabled,
+            "keys": sum(1 for k in users.keys.values() if k.user_id == user.id and not k.revoked),
+        }
+        for user in users.users.values()
+    ]
     if as_json:
-        print(json.dumps(users, indent=2))
-    elif not users:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
         print("no users: the service runs without them (open, or the one ORION_API_TOKEN)")
-    for user in users:
-        state = "disabled" if user["disabled"] else f"{user['keys']} live keys"
-        print(f"{user['id']}  {user['role']:<5}  {user['name']}  ({state})")
+    for row in rows:
+        state = "disabled" if row["disabled"] else f"{row['keys']} live keys"
+        print(f"{row['id']}  {row['role']:<5}  {row['name']}  ({state})")
     return 0
+
+
+async def _read_users(store: Store) -> UsersView:
+    return store.accounts.view
+
+
+def _users_in_file(data_dir: Path) -> UsersView:
+    path = log_path(data_dir, USERS_STREAM)
+    if not path.exists():
+        return UsersView()
+    return replay_users(scan(path.read_bytes(), USERS_STREAM).records)
