@@ -145,14 +145,15 @@ def _add_replay(command: argparse.ArgumentParser) -> None:
 
 
 def _add_purge(command: argparse.ArgumentParser) -> None:
-    command.add_argument("session", metavar="SESSION")
+    command.add_argument("session", metavar="SESSION", nargs="?", help="one session")
+    command.add_argument("--user", metavar="ID", help="every session of this user (SPEC §9)")
     command.add_argument("--by", help="who purges, for the record (default: the OS user)")
     command.add_argument("--reason", help="why, for the record")
     command.add_argument("--yes", action="store_true", help="confirm: the log cannot be recovered")
     _add_data_dir(command)
     command.set_defaults(
-        func=lambda args, config: operations.purge_session(
-            config.data_dir, args.session, args.by, args.reason, args.yes
+        func=lambda args, config: operations.purge_logs(
+            config.data_dir, args.session, args.user, args.by, args.reason, args.yes
         )
     )
 
