@@ -4,6 +4,7 @@ first user's data is answered as if that data did not exist, and changes nothing
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -392,3 +393,39 @@ async def test_another_users_data_is_out_of_sight_of_every_other_route(
 ) -> None:
     session_id, _ = await alices_session(team)
     await OTHER_ROUTES[method, path](team, session_id)
+
+
+async def test_two_users_writing_at_once_see_only_their_own_in_every_stream(team: World) -> None:
+    """The feed, its live stream and each session's stream, while both write at once."""
+    start = await last_position(team)
+    feeds = {
+        who: await open_stream(team.client, f"/api/events/stream?after={start}", **team.as_(key))
+        for who, key in (("alice", team.alice), ("bob", team.bob))
+    }
+    made = {
+        who: (await team.ok(key, "POST", "/api/sessions", {"title": who}))["id"]
+        for who, key in (("alice", team.alice), ("bob", team.bob))
+    }
+    own = {
+        who: await open_stream(
+            team.client, f"/api/sessions/{made[who]}/events/stream", **team.as_(key)
+        )
+        for who, key in (("alice", team.alice), ("bob", team.bob))
+    }
+
+    async def write(who: str, key: str) -> None:
+        for n in range(20):
+            body = {"role": "user", "content": f"{who} {n}"}
+            await team.ok(key, "POST", f"/api/sessions/{made[who]}/messages", body)
+
+    await asyncio.gather(write("alice", team.alice), write("bob", team.bob))
+    for who in ("alice", "bob"):
+        seen = await feeds[who].messages(21)  # their session made, and their 20 messages
+        assert {m.data["stream"] for m in seen} == {made[who]}
+        assert [m.data["data"]["content"] for m in seen[1:]] == [f"{who} {n}" for n in range(20)]
+        live = await own[who].messages(20)
+        assert {m.data["stream"] for m in live} == {made[who]}
+        feeds[who].close()
+        own[who].close()
+    page = await team.ok(team.bob, "GET", f"/api/events?after={start}&limit=1000")
+    assert {e["stream"] for e in page} == {made["bob"]}
