@@ -58,6 +58,12 @@ async def admit(request: web.Request) -> None:
         raise SessionNotFound(f"no session {session_id}")
 
 
+def is_admin_key(request: web.Request) -> bool:
+    """Whether the request sends an admin's live key (on a route that needs none)."""
+    user = _user_of(request.app[STORE].accounts.view, request.headers.get("Authorization", ""))
+    return user is not None and user.admin
+
+
 def _check_token(request: web.Request) -> None:
     token = request.app[CONFIG].api_token
     if token and request.path != "/api/health":

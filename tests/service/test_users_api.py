@@ -61,7 +61,7 @@ async def team(client: Any) -> World:
     return await with_users(client)
 
 
-async def last_position(team: World) -> int:
+async def last_position(team: World) -> int:  # health says it to an admin
     return (await team.ok(team.root, "GET", "/api/health"))["last_position"]  # type: ignore[no-any-return]
 
 
@@ -75,7 +75,11 @@ async def test_with_users_every_route_but_health_and_the_document_needs_a_live_k
         response = await team.client.get("/api/sessions", headers=headers)
         error = await expect_error(team.client, response, 401)
         assert "orion_" not in error["message"]
-    assert (await team.client.get("/api/health")).status == 200
+    anyone = await team.client.get("/api/health")
+    assert anyone.status == 200
+    assert set(await anyone.json()) == {"status"}  # no counts nor names of damaged logs
+    assert set(await team.ok(team.alice, "GET", "/api/health")) == {"status"}
+    assert "read_only_sessions" in await team.ok(team.root, "GET", "/api/health")
     assert (await team.client.get("/api/openapi.json")).status == 200
     assert await team.ok(team.alice, "GET", "/api/me") == {
         "id": team.alice_id,
