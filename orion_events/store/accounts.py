@@ -81,6 +81,9 @@ class Accounts:
 
         def decide(view: View) -> Sequence[Event]:
             users = self._users(view)
+            if not users.enabled and role != "admin":
+                # else no one could manage users, and no one would own the sessions from before
+                raise InvalidInput("the first user must be an admin (--admin)", field="role")
             if users.by_name(name) is not None:
                 raise VersionConflict(f"a user named {name!r} exists", field="name")
             return [

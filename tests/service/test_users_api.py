@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 import pytest
 
+from orion_events.domain.errors import InvalidInput
 from service.app_keys import STORE
 from service.routes import ROUTES
 from tests.service.expect import expect_error
@@ -433,3 +434,11 @@ async def test_two_users_writing_at_once_see_only_their_own_in_every_stream(team
         own[who].close()
     page = await team.ok(team.bob, "GET", f"/api/events?after={start}&limit=1000")
     assert {e["stream"] for e in page} == {made["bob"]}
+
+
+async def test_the_first_user_must_be_an_admin(client: Any) -> None:
+    accounts = client.server.app[STORE].accounts
+    with pytest.raises(InvalidInput, match="first user must be an admin"):
+        await accounts.create_user("alice", "user")
+    assert not accounts.view.enabled
+    assert (await client.get("/api/sessions")).status == 200  # still without users
