@@ -48,28 +48,34 @@ NO_OP = (
 
 
 def _stream(id_is: str) -> dict[str, Any]:
+    """A live stream: `schema` describes one message, as OpenAPI 3.1 tools read it for a
+    sequential media type (3.2's `itemSchema`); its `data` is JSON, of the schema named."""
+    data = {"oneOf": [schema_ref("Event"), schema_ref("StreamError"), schema_ref("StreamReset")]}
     return {
         "description": SSE_FORMAT.format(id=id_is),
         "content": {
             SSE: {
-                "schema": {"type": "string"},
-                # Not an OpenAPI 3.1 field (3.1 has no schema per SSE message): what `data:`
-                # holds: an Event, or a StreamError in an `event: error` message, or a
-                # StreamReset in an `event: reset` one.
-                "x-sse-data": {
-                    "oneOf": [
-                        schema_ref("Event"),
-                        schema_ref("StreamError"),
-                        schema_ref("StreamReset"),
-                    ]
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "event": {"type": "string"},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": JSON,
+                            "contentSchema": data,
+                        },
+                        "retry": {"type": "integer"},
+                    },
                 },
                 "examples": {
                     "event": {
-                        "value": (
-                            "id: 3\nevent: message_added\n"
-                            'data: {"position":42,"stream":"…","seq":3,"type":"message_added",…}'
-                            "\n\n"
-                        )
+                        "value": {
+                            "id": "3",
+                            "event": "message_added",
+                            "data": '{"position":42,"stream":"…","seq":3,"type":"message_added",…}',
+                        }
                     }
                 },
             }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from orion_events.domain.branches import PAGE_MAX
 from orion_events.store.store import MAX_PAGE
 from service.openapi_schemas import UUID, Schema, schema_ref
+from service.payloads import MAX_COUNT
 from service.request_bodies import JSON
 
 
@@ -66,7 +67,7 @@ def parameters() -> dict[str, Schema]:
                 "Start after this one: a seq for a session's events, a global position for the "
                 "feed. 0 starts at the beginning."
             ),
-            "schema": {"type": "integer", "minimum": 0, "default": 0},
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_COUNT, "default": 0},
         },
         "MessageLimit": {
             "name": "limit",
@@ -166,14 +167,14 @@ def parameters() -> dict[str, Schema]:
                 "malformed one is 422 whose error.field names the one sent (Last-Event-ID or "
                 "after)."
             ),
-            "schema": {"type": "integer", "minimum": 0},
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_COUNT},
         },
         "Version": {
             "name": "version",
             "in": "query",
             "required": False,
             "description": "Time travel: the session as it was at this version.",
-            "schema": {"type": "integer", "minimum": 1},
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
         },
         "AsOf": {
             "name": "as_of",
@@ -199,7 +200,7 @@ def parameters() -> dict[str, Schema]:
             "name": "offset",
             "in": "query",
             "required": False,
-            "schema": {"type": "integer", "minimum": 0, "default": 0},
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_COUNT, "default": 0},
         },
     }
 

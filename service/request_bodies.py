@@ -18,6 +18,7 @@ import uuid
 from typing import Annotated, Any
 
 import msgspec
+import msgspec.inspect
 import orjson
 from aiohttp import web
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -198,6 +199,13 @@ async def read_body(
     for name in required:
         if name not in value:
             raise InvalidInput(f"{name} is required", field=name)
+    nullable, integers = _kinds(kind)
+    for name, given in value.items():
+        if given is None and name not in nullable:
+            raise InvalidInput(f"{name} may not be null", field=name)
+        # JSON Schema's integer is any number without a fraction: 3.0 is one, as the document says.
+        if isinstance(given, float) and name in integers and given.is_integer():
+            value[name] = int(given)
     return value
 
 
@@ -209,3 +217,26 @@ def _fields(kind: type[Struct]) -> tuple[frozenset[str], tuple[str, ...]]:
         frozenset(field.encode_name for field in fields),
         tuple(field.encode_name for field in fields if field.required),
     )
+
+
+@functools.cache
+def _kinds(kind: type[Struct]) -> tuple[frozenset[str], frozenset[str]]:
+    """`kind`'s fields that may be null, and those that are integers."""
+    fields = msgspec.structs.fields(kind)
+    return (
+        frozenset(f.encode_name for f in fields if _admits(f.type, msgspec.inspect.NoneType)),
+        frozenset(f.encode_name for f in fields if _admits(f.type, msgspec.inspect.IntType)),
+    )
+
+
+def _admits(annotation: Any, kind: type[msgspec.inspect.Type]) -> bool:
+    info = msgspec.inspect.type_info(annotation)
+    while isinstance(info, msgspec.inspect.Metadata):
+        info = info.type
+    options = info.types if isinstance(info, msgspec.inspect.UnionType) else (info,)
+    for option in options:
+        while isinstance(option, msgspec.inspect.Metadata):
+            option = option.type
+        if isinstance(option, kind):
+            return True
+    return False

@@ -37,6 +37,7 @@ from service.middlewares import Handler, guarded, no_route
 from service.openapi import openapi_document
 from service.payloads import (
     JSON,
+    MAX_COUNT,
     etag,
     event_json,
     expected_version,
@@ -96,7 +97,7 @@ async def get_session(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
     store = store_of(request)
     if request.query_string:  # most reads ask for the session now, and parse no query
-        version = int_param(request, "version", default=None, low=1, high=1 << 62)
+        version = int_param(request, "version", default=None, low=1, high=MAX_COUNT)
         as_of = request.query.get("as_of")
         if version is not None or as_of is not None:
             then, pieces = await store.past(
@@ -164,7 +165,7 @@ async def clear_messages(request: web.Request) -> web.StreamResponse:
 async def session_events(request: web.Request) -> web.Response:
     """A session's events after seq `?after=`, paged; it answers for a deleted session too."""
     session_id = session_id_of(request)
-    after = int_param(request, "after", default=0, low=0, high=1 << 62) or 0
+    after = int_param(request, "after", default=0, low=0, high=MAX_COUNT) or 0
     limit = int_param(request, "limit", default=DEFAULT_PAGE, low=1, high=MAX_PAGE) or 1
     records = await store_of(request).history(session_id, after, limit + 1)
     headers = {}
@@ -176,7 +177,7 @@ async def session_events(request: web.Request) -> web.Response:
 
 async def list_events(request: web.Request) -> web.Response:
     """Every event of every log after global position `?after=`, in order, paged."""
-    after = int_param(request, "after", default=0, low=0, high=1 << 62) or 0
+    after = int_param(request, "after", default=0, low=0, high=MAX_COUNT) or 0
     limit = int_param(request, "limit", default=DEFAULT_PAGE, low=1, high=MAX_PAGE) or 1
     records = await store_of(request).feed(after, limit + 1, visible_events(request))
     headers = {}
@@ -263,7 +264,7 @@ async def search(request: web.Request) -> web.Response:
     if not tokenize(query):
         raise InvalidInput("q must hold at least one word", field="q")
     limit = int_param(request, "limit", default=20, low=1, high=MAX_PAGE) or 1
-    offset = int_param(request, "offset", default=0, low=0, high=1 << 62) or 0
+    offset = int_param(request, "offset", default=0, low=0, high=MAX_COUNT) or 0
     store = store_of(request)
     page = await store.search(query, limit=limit, offset=offset, visible=visible_sessions(request))
     hits = [

@@ -594,7 +594,9 @@ async def test_a_stream_reset_is_what_the_document_says(
     for path in (f"/api/sessions/{session['id']}/events/stream", "/api/events/stream"):
         operation = document["paths"][path.replace(session["id"], "{session_id}")]["get"]
         sse = operation["responses"]["200"]["content"]["text/event-stream"]
-        assert {"$ref": "#/components/schemas/StreamReset"} in sse["x-sse-data"]["oneOf"]
+        assert {"$ref": "#/components/schemas/StreamReset"} in sse["schema"]["properties"]["data"][
+            "contentSchema"
+        ]["oneOf"]
         response = await client.get(path, headers={"Last-Event-ID": "1000"})
         try:
             assert response.status == 200
