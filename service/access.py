@@ -12,7 +12,7 @@ from aiohttp import web
 
 from orion_events.domain.errors import SessionNotFound
 from orion_events.domain.events import Recorded
-from orion_events.domain.streams import TOP_LEVEL_STREAMS, is_session_id
+from orion_events.domain.streams import TOP_LEVEL_STREAMS
 from orion_events.domain.users import Access, UsersView, UserView
 from orion_events.store.store import Store
 from service.app_keys import CONFIG, STORE
@@ -44,19 +44,19 @@ async def admit(request: web.Request) -> None:
         return
     if path in PUBLIC:
         return
-    user = _user_of(users, request.headers.get("Authorization", ""))
-    if user is None:
+    access = store.accounts.access_of(_presented(request.headers.get("Authorization", "")))
+    if access is None:
         raise ApiError(401, "unauthorized", _UNAUTHORIZED)
-    access = Access(user, users.first_admin)
     # most requests have no query string: parsing one (request.query) costs more than the key
     owner = request.query.get("owner") if request.query_string else None
-    if owner is not None and owner != user.id:
-        access = await _as_owner(request, store, users, user, owner)
+    if owner is not None and owner != access.user.id:
+        access = await _as_owner(request, store, users, access.user, owner)
     request[ACCESS] = access
-    session_id = request.match_info.get("session_id", "").lower()
-    view = store.view_of(session_id) if is_session_id(session_id) else None
-    if view is not None and not access.owns(view):
-        raise SessionNotFound(f"no session {session_id}")
+    session_id = request.match_info.get("session_id")
+    if session_id is not None:  # a malformed id is in no view: the handler says 404
+        view = store.view_of(session_id.lower())
+        if view is not None and not access.owns(view):
+            raise SessionNotFound(f"no session {session_id.lower()}")
 
 
 def is_admin_key(request: web.Request) -> bool:
@@ -73,11 +73,15 @@ def _check_token(request: web.Request) -> None:
             raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
 
 
-def _user_of(users: UsersView, header: str) -> UserView | None:
+def _presented(header: str) -> str:
+    """The key an Authorization header sends ("" for none)."""
     scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key:
-        return None
-    return users.user_of(key.strip())
+    return key.strip() if scheme.lower() == "bearer" else ""
+
+
+def _user_of(users: UsersView, header: str) -> UserView | None:
+    key = _presented(header)
+    return users.user_of(key) if key else None
 
 
 async def _as_owner(

@@ -92,6 +92,7 @@ async def test_with_users_every_route_but_health_and_the_document_needs_a_live_k
 async def test_a_revoked_key_is_refused_from_the_next_request_and_rotation_keeps_access(
     team: World,
 ) -> None:
+    assert (await team.ok(team.alice, "GET", "/api/me"))["id"] == team.alice_id  # known now
     second = await team.ok(team.root, "POST", f"/api/users/{team.alice_id}/keys")
     assert re.fullmatch(r"orion_[A-Za-z0-9_-]{43}", second["key"])
     listed = await team.ok(team.root, "GET", "/api/users")
