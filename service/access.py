@@ -52,7 +52,7 @@ async def admit(request: web.Request) -> None:
     if access is None:
         raise ApiError(401, "unauthorized", _UNAUTHORIZED)
     # most requests have no query string: parsing one (request.query) costs more than the key
-    owner = request.query.get("owner") if request.query_string else None
+    owner = request.query.get("owner") if "?" in request.raw_path else None
     if owner is not None and owner != access.user.id:
         access = await _as_owner(request, store, users, access.user, owner)
     request[ACCESS] = access
