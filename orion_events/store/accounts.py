@@ -34,11 +34,13 @@ from orion_events.domain.users import (
     key_lookup,
     new_key,
 )
+from orion_events.storage.port import EventLog, Followed
 from orion_events.store.current import CurrentViews
 from orion_events.store.folds import View
 from orion_events.store.user_inbox import UserRequest, new_user
 from orion_events.store.writer import StreamWriter
 
+REVOKE_WITHIN = 2.0  # seconds a revocation waits for the other replicas to apply it
 SEEN_KEYS = 10_000  # live keys remembered between changes to the users log
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _LOOKUP = re.compile(rf"{KEY_PREFIX}[A-Za-z0-9_-]{{{LOOKUP_CHARS - len(KEY_PREFIX)}}}")
@@ -54,7 +56,14 @@ class IssuedKey:
 
 
 class Accounts:
-    def __init__(self, current: CurrentViews, writer: StreamWriter, ids: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        current: CurrentViews,
+        writer: StreamWriter,
+        ids: Callable[[], str],
+        event_log: EventLog | None = None,
+    ) -> None:
+        self._log = event_log
         self._current = current
         self._writer = writer
         self._ids = ids
@@ -132,18 +141,24 @@ class Accounts:
                 raise SessionNotFound(f"no key {key_id}")
             return [KeyRevoked(key_id)]
 
-        await self._write(decide)
+        await self._everywhere(await self._write(decide))
 
     async def disable_user(self, user_id: str) -> None:
         def decide(view: View) -> Sequence[Event]:
             self._enabled_user(self._users(view), user_id)
             return [UserDisabled(user_id)]
 
-        await self._write(decide)
+        await self._everywhere(await self._write(decide))
 
     async def record_admin_read(self, by: str, owner: str, what: str) -> None:
         """An admin's read of another user's data, in the operator log before it is answered."""
         await self._writer.submit(OPERATIONS_STREAM, lambda view: [AdminRead(by, owner, what)])
+
+    async def _everywhere(self, users: UsersView) -> None:
+        """Answer a revocation only once every replica refuses the key: on a shared log, wait
+        (a few milliseconds; REVOKE_WITHIN at most) until each has applied it."""
+        if isinstance(self._log, Followed):
+            await self._log.followed_by_all(USERS_STREAM, users.version, REVOKE_WITHIN)
 
     def _users(self, view: View) -> UsersView:
         if USERS_STREAM in self._current.read_only:

@@ -9,7 +9,8 @@ from collections.abc import Callable, Sequence
 
 from orion_events.domain.errors import OrionError
 from orion_events.domain.events import Recorded
-from orion_events.storage.port import EventLog
+from orion_events.domain.streams import USERS_STREAM
+from orion_events.storage.port import EventLog, Followed
 from orion_events.store.current import CurrentViews
 from orion_events.store.folds import View, apply_event
 
@@ -43,10 +44,16 @@ class Follower:
         while True:
             try:
                 await self._log.wait_beyond(after)
+                users = 0
                 for recorded in await self._log.read_all(after, _FOLLOW_PAGE):
                     after = recorded.position
                     self._apply(recorded)
+                    if recorded.stream == USERS_STREAM:
+                        users = recorded.seq
                 self._after_applying()
+                if users and isinstance(self._log, Followed):
+                    # a revocation through another replica waits for this: it is applied
+                    await self._log.followed(USERS_STREAM, self._current.users.version)
             except OrionError as exc:  # the database is away: the next poll tries again
                 log.warning("following the shared log: %s", exc.message)
                 await asyncio.sleep(_FOLLOW_PAUSE)

@@ -74,7 +74,7 @@ class Store(StoreWrites):
         )
         self._commands = Commands(log, self._current, self._reads, self._writer, ids)
         self._settings_commands = SettingsCommands(log, self._current, self._writer)
-        self._accounts = Accounts(self._current, self._writer, ids)
+        self._accounts = Accounts(self._current, self._writer, ids, log)
         self._follower: asyncio.Task[None] | None = None  # following a shared log
 
     # -- lifecycle ------------------------------------------------------------------------------
