@@ -118,7 +118,11 @@ def pinned(core: int) -> list[str]:
 
 
 def wrk_command(
-    url: str, seconds: float, connections: int = CONNECTIONS, script: Path | None = None
+    url: str,
+    seconds: float,
+    connections: int = CONNECTIONS,
+    script: Path | None = None,
+    headers: Sequence[str] = (),
 ) -> list[str]:
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -133,14 +137,18 @@ def wrk_command(
         "30s",
         "--latency",
     ]
+    for header in headers:  # "Name: value"; a script's own request() sets its own headers
+        command += ["-H", header]
     if script is not None:
         command += ["-s", str(script)]
     return [*command, url]
 
 
-def start_wrk(url: str, seconds: float, script: Path | None = None) -> subprocess.Popen[str]:
+def start_wrk(
+    url: str, seconds: float, script: Path | None = None, headers: Sequence[str] = ()
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        wrk_command(url, seconds, script=script),
+        wrk_command(url, seconds, script=script, headers=headers),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -163,24 +171,36 @@ def finish_wrk(process: subprocess.Popen[str], what: str, refused: bool = False)
     return result
 
 
-def run_wrk(url: str, seconds: float, script: Path | None = None) -> WrkResult:
-    return finish_wrk(start_wrk(url, seconds, script), url)
+def run_wrk(
+    url: str, seconds: float, script: Path | None = None, headers: Sequence[str] = ()
+) -> WrkResult:
+    return finish_wrk(start_wrk(url, seconds, script, headers), url)
 
 
-def post_script(directory: Path, session_ids: Sequence[str], role: str = "user") -> Path:
+def post_script(
+    directory: Path,
+    session_ids: Sequence[str],
+    role: str = "user",
+    headers: dict[str, str] | None = None,
+    name: str | None = None,
+) -> Path:
     """A wrk Lua script: every request posts the same message to a session picked at random.
 
-    Any `role` but a valid one makes every request a 422 after the body is parsed.
+    Any `role` but a valid one makes every request a 422 after the body is parsed. `headers`
+    are sent beside Content-Type (an Authorization, say); `name` names the file (default
+    post_messages_<role>.lua).
     """
     ids = ", ".join(f'"{s}"' for s in session_ids)
     message = {"role": role, "content": CONTENT, "model": "qwen2.5:1.5b"}
     body = orjson.dumps(message).decode().replace("\\", "\\\\").replace('"', '\\"')
-    path = directory / f"post_messages_{role}.lua"
+    path = directory / (name or f"post_messages_{role}.lua")
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    lua_headers = ", ".join(f'["{k}"] = "{v}"' for k, v in sent.items())
     path.write_text(
         f"""-- written by bench/http.py for this run
 local ids = {{{ids}}}
 local body = "{body}"
-local headers = {{["Content-Type"] = "application/json"}}
+local headers = {{{lua_headers}}}
 math.randomseed(os.time())
 request = function()
   local id = ids[math.random(#ids)]
@@ -278,8 +298,10 @@ def server(
                     process.wait()
 
 
-def fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as answer:
+def fetch(url: str, headers: dict[str, str] | None = None) -> bytes:
+    with urllib.request.urlopen(
+        urllib.request.Request(url, headers=headers or {}), timeout=10
+    ) as answer:
         body: bytes = answer.read()
         return body
 

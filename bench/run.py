@@ -14,6 +14,8 @@ part that fails is reported and the others still run:
 - startup: a cold start on a generated data dir (bench/startup.py)
 - trees: appends, branch switches and pages of a branched 10,000-message session against a
   short one (bench/trees.py)
+- users: GET and durable POST with users (a key sent on every request) against the same with no
+  users, on the same data (bench/users.py)
 - replicas: the service on PostgreSQL, one and two replicas, next to the files (bench/replicas.py)
 
 A row is {part, name, real, bare, unit, ratio, target, op, met, note}: `bare` is the baseline
@@ -45,7 +47,7 @@ from typing import Any
 import orjson
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ("http", "reads", "durable_appends", "peers", "startup", "trees", "replicas")
+PARTS = ("http", "reads", "durable_appends", "peers", "startup", "trees", "users", "replicas")
 # --quick prints the performance targets' figures: replicas (a PostgreSQL server to start, and
 # figures of the scale-out, none of them a target here) only when asked with --only.
 QUICK_PARTS = PARTS[:-1]

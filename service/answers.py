@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from orion_events.domain.views import SessionView
+from orion_events.store.idempotency import IdempotencyKey
 from orion_events.store.store import Store
 from service.app_keys import RESPONSE_CACHE, STORE
 from service.bodies import send_pieces
@@ -21,10 +22,17 @@ def store_of(request: web.Request) -> Store:
 
 
 def idempotency_key(request: web.Request) -> str | None:
-    return request.headers.get("Idempotency-Key")
+    """The request's Idempotency-Key, a malformed one refused (422) here: before the store
+    compares If-Match, which would otherwise answer 412 to a request that is bad anyway."""
+    key = request.headers.get("Idempotency-Key")
+    IdempotencyKey.of("", key)
+    return key
 
 
 def next_link(request: web.Request, **query: Any) -> dict[str, str]:
+    """The Link to the next page: `query`, and the `owner` an admin reads as, if any."""
+    if "owner" in request.query:
+        query["owner"] = request.query["owner"]
     return {"Link": f'<{request.path}?{urlencode(query)}>; rel="next"'}
 
 

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import resource
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -17,10 +17,11 @@ from orion_events.storage.port import EventLog
 from orion_events.storage.postgres.log import PostgresLog
 from orion_events.storage.postgres.pool import redact
 from orion_events.store.store import Store
+from orion_events.store.user_inbox import UserRequest, serve_inbox
 from service.app_keys import CONFIG, LOAD_REPORT, RESPONSE_CACHE, SHUTTING_DOWN, STORE
 from service.config import Config
 from service.limits import open_logs_within
-from service.middlewares import bearer_auth, cors
+from service.middlewares import cors
 from service.response_cache import ResponseCache
 from service.routes import setup_routes
 
@@ -54,13 +55,27 @@ async def _store_ctx(app: web.Application, *, log_io: PosixIO | None) -> AsyncIt
         log.error("session %s is read-only: its log is damaged at %s", stream, what)
     app[STORE] = store
     app[LOAD_REPORT] = report
+    stop_inbox = asyncio.Event()
+    inbox = None
+    if config.log_url is None:  # on PostgreSQL the command writes the database itself
+        inbox = asyncio.create_task(serve_inbox(config.data_dir, _take(store), stop_inbox))
     yield
+    stop_inbox.set()
+    if inbox is not None:
+        await inbox
     await store.close()
     log.info("store closed: every acknowledged write is on disk")
 
 
 async def _end_streams(app: web.Application) -> None:
     app[SHUTTING_DOWN].set()
+
+
+def _take(store: Store) -> Callable[[UserRequest], Awaitable[None]]:
+    async def take(request: UserRequest) -> None:
+        await store.accounts.take(request)
+
+    return take
 
 
 def create_app(config: Config, *, log_io: PosixIO | None = None) -> web.Application:
@@ -78,8 +93,6 @@ def create_app(config: Config, *, log_io: PosixIO | None = None) -> web.Applicat
     middlewares: list[Middleware] = []
     if config.cors_origins:
         middlewares.append(cors(config.cors_origins))
-    if config.api_token:
-        middlewares.append(bearer_auth(config.api_token))
     app = web.Application(client_max_size=config.max_body, middlewares=middlewares)
     app[CONFIG] = config
     app[SHUTTING_DOWN] = asyncio.Event()

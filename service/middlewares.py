@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -140,33 +139,6 @@ async def no_route(request: web.Request) -> web.StreamResponse:
     if allowed:
         raise web.HTTPMethodNotAllowed(request.method, allowed)
     raise web.HTTPNotFound()
-
-
-def _wire_bytes(text: str) -> bytes:
-    """The bytes `text` was decoded from: aiohttp decodes headers (and Python the environment)
-    as UTF-8 with surrogateescape, so a non-UTF-8 byte round-trips instead of raising."""
-    return text.encode("utf-8", "surrogateescape")
-
-
-def bearer_auth(token: str) -> Middleware:
-    """Every /api route but health (and CORS preflights) needs `Authorization: Bearer <token>`;
-    without it the answer is a 401, returned here rather than raised, as no middleware answers
-    errors (see guarded)."""
-    expected = _wire_bytes(f"Bearer {token}")
-
-    @web.middleware
-    async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if (
-            request.path.startswith("/api/")
-            and request.path != "/api/health"
-            and request.method != "OPTIONS"
-        ):
-            given = _wire_bytes(request.headers.get("Authorization", ""))
-            if not hmac.compare_digest(given, expected):
-                return error_response(401, "unauthorized", "send Authorization: Bearer <token>")
-        return await handler(request)
-
-    return require_token
 
 
 def cors(

@@ -24,7 +24,12 @@ MARKDOWN = "text/markdown"
 # Errors any write to a session's log can meet: a damaged (read-only) log, a failed fsync.
 WRITE = (409, 503)
 BODY = (400, 413, 415, 422)  # errors any request with a JSON body can meet
-PATH_PARAMETERS = {"session_id": "SessionId", "message_id": "MessageId"}
+PATH_PARAMETERS = {
+    "session_id": "SessionId",
+    "message_id": "MessageId",
+    "user_id": "UserId",
+    "key_id": "KeyId",
+}
 
 SSE_FORMAT = (
     "Server-Sent Events. The stream opens with `retry: 2000`. Each event is one message: `id:` "
@@ -43,28 +48,34 @@ NO_OP = (
 
 
 def _stream(id_is: str) -> dict[str, Any]:
+    """A live stream: `schema` describes one message, as OpenAPI 3.1 tools read it for a
+    sequential media type (3.2's `itemSchema`); its `data` is JSON, of the schema named."""
+    data = {"oneOf": [schema_ref("Event"), schema_ref("StreamError"), schema_ref("StreamReset")]}
     return {
         "description": SSE_FORMAT.format(id=id_is),
         "content": {
             SSE: {
-                "schema": {"type": "string"},
-                # Not an OpenAPI 3.1 field (3.1 has no schema per SSE message): what `data:`
-                # holds: an Event, or a StreamError in an `event: error` message, or a
-                # StreamReset in an `event: reset` one.
-                "x-sse-data": {
-                    "oneOf": [
-                        schema_ref("Event"),
-                        schema_ref("StreamError"),
-                        schema_ref("StreamReset"),
-                    ]
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "event": {"type": "string"},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": JSON,
+                            "contentSchema": data,
+                        },
+                        "retry": {"type": "integer"},
+                    },
                 },
                 "examples": {
                     "event": {
-                        "value": (
-                            "id: 3\nevent: message_added\n"
-                            'data: {"position":42,"stream":"…","seq":3,"type":"message_added",…}'
-                            "\n\n"
-                        )
+                        "value": {
+                            "id": "3",
+                            "event": "message_added",
+                            "data": '{"position":42,"stream":"…","seq":3,"type":"message_added",…}',
+                        }
                     }
                 },
             }
@@ -117,13 +128,13 @@ OPERATIONS: dict[str, Operation] = {
     "list_sessions": _op(
         "List sessions, most recent activity first", "sessions", 200,
         _ok("One page of session summaries.", "[SessionSummary]", "Link"),
-        errors=(422,), parameters=("Limit", "Cursor"),
+        errors=(403, 422), parameters=("Limit", "Cursor", "Owner"),
         description="Ordered by updated_at descending, ties by id. Deleted sessions are not "
         "listed.",
     ),
     "get_session": _op(
         "One session with its messages", "sessions", 200, SESSION_AT,
-        errors=(422,), parameters=("Version", "AsOf"),
+        errors=(403, 422), parameters=("Version", "AsOf", "Owner"),
         description="With version or as_of: the session exactly as it was then (404 if it did "
         "not exist then).",
     ),
@@ -247,6 +258,33 @@ OPERATIONS: dict[str, Operation] = {
         _ok("All settings, at their defaults.", "Settings", "ETag"),
         errors=(422, 503), parameters=("IfMatch", "IdempotencyKey"),
     ),
+    "me": _op(
+        "The caller", "users", 200, _ok("The user whose key the request sent.", "User"),
+        errors=(403,), description="403 without users.",
+    ),
+    "list_users": _op(
+        "Every user, with their keys' ids (admins)", "users", 200,
+        _ok("The users.", "[ListedUser]"), errors=(403,),
+    ),
+    "create_user": _op(
+        "A new user and their first key (admins)", "users", 201,
+        _ok("The user, with the key: shown this once.", "CreatedUser", "Location"),
+        errors=(403, 409, 503), body=("NewUser", "The name, and the role (user by default).", True),
+        description="409 when a user has that name (whatever its case).",
+    ),
+    "disable_user": _op(
+        "Disable a user (admins): every key revoked, the sessions kept", "users", 204,
+        _ok("Disabled."), errors=(403, 404, 409, 503),
+        description="409 for the last admin who is not disabled.",
+    ),
+    "issue_key": _op(
+        "Another key for a user (admins): rotate, then revoke the old one", "users", 201,
+        _ok("The key: shown this once.", "NewKey"), errors=(403, 404, 503),
+    ),
+    "revoke_key": _op(
+        "Revoke a key (admins): refused from the next request on", "users", 204,
+        _ok("Revoked."), errors=(403, 404, 503),
+    ),
     "health": _op(
         "Liveness and counts", "operations", 200, _ok("The service's state.", "Health"),
         public=True, description="Never needs a token. degraded when any log is read-only.",
@@ -330,6 +368,11 @@ def openapi_document() -> dict[str, Any]:
             {"name": "messages"},
             {"name": "events", "description": "The audit history, the global feed, live streams."},
             {"name": "settings"},
+            {
+                "name": "users",
+                "description": "With users (SPEC §9): who am I, and for admins "
+                "the users and their keys.",
+            },
             {"name": "operations"},
         ],
         "paths": _paths(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from orion_events.domain.branches import PAGE_MAX
 from orion_events.store.store import MAX_PAGE
 from service.openapi_schemas import UUID, Schema, schema_ref
+from service.payloads import MAX_COUNT
 from service.request_bodies import JSON
 
 
@@ -66,7 +67,7 @@ def parameters() -> dict[str, Schema]:
                 "Start after this one: a seq for a session's events, a global position for the "
                 "feed. 0 starts at the beginning."
             ),
-            "schema": {"type": "integer", "minimum": 0, "default": 0},
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_COUNT, "default": 0},
         },
         "MessageLimit": {
             "name": "limit",
@@ -123,6 +124,30 @@ def parameters() -> dict[str, Schema]:
             ),
             "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
         },
+        "Owner": {
+            "name": "owner",
+            "in": "query",
+            "required": False,
+            "description": (
+                "Admins only: read as this user (their sessions); each such read is recorded "
+                "in the operator log. A non-admin gets 403."
+            ),
+            "schema": UUID,
+        },
+        "UserId": {
+            "name": "user_id",
+            "in": "path",
+            "required": True,
+            "description": "A user's id.",
+            "schema": UUID,
+        },
+        "KeyId": {
+            "name": "key_id",
+            "in": "path",
+            "required": True,
+            "description": "A key's id (as it was given when the key was made).",
+            "schema": UUID,
+        },
         "Cursor": {
             "name": "cursor",
             "in": "query",
@@ -142,14 +167,14 @@ def parameters() -> dict[str, Schema]:
                 "malformed one is 422 whose error.field names the one sent (Last-Event-ID or "
                 "after)."
             ),
-            "schema": {"type": "integer", "minimum": 0},
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_COUNT},
         },
         "Version": {
             "name": "version",
             "in": "query",
             "required": False,
             "description": "Time travel: the session as it was at this version.",
-            "schema": {"type": "integer", "minimum": 1},
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
         },
         "AsOf": {
             "name": "as_of",
@@ -175,7 +200,7 @@ def parameters() -> dict[str, Schema]:
             "name": "offset",
             "in": "query",
             "required": False,
-            "schema": {"type": "integer", "minimum": 0, "default": 0},
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_COUNT, "default": 0},
         },
     }
 
@@ -186,8 +211,18 @@ ERRORS = {
         "not valid HTTP/1.1 (a request line or header over 8 KiB, bad chunked encoding, …), "
         "answered before the route is known, in this shape, and the connection closes."
     ),
-    401: "A token is configured (ORION_API_TOKEN) and the request lacks Authorization: Bearer.",
-    404: "No such session (or message), it is deleted, or the id is not well formed.",
+    401: (
+        "Without users: a token is configured (ORION_API_TOKEN) and the request lacks "
+        "Authorization: Bearer <token>. With users: the request lacks a live key."
+    ),
+    403: (
+        "Only an admin may do this (and the service has users): manage users and keys, or read "
+        "another user's data with ?owner=."
+    ),
+    404: (
+        "No such session (or message, user, key), it is deleted, the id is not well formed, or "
+        "it is another user's: answered exactly as an id that does not exist."
+    ),
     405: "The path exists but not with this method; the Allow header lists those it has.",
     409: "Conflict: the session's log is damaged and read-only, or the session is not deleted.",
     412: "If-Match names a version the session (or the settings) is not at; nothing was appended.",

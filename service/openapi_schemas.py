@@ -59,6 +59,13 @@ def schemas() -> dict[str, Schema]:
     }
 
 
+KEY = {
+    "type": "string",
+    "pattern": "^orion_[A-Za-z0-9_-]{43}$",
+    "description": "An API key: send it as Authorization: Bearer <key>. Shown once; keep it.",
+}
+
+
 def _summary_properties() -> dict[str, Schema]:
     return {
         "id": UUID,
@@ -156,6 +163,58 @@ def _response_schemas() -> dict[str, Schema]:
                     "minItems": 1,
                     "description": "Every live message with the same parent, itself included, "
                     "oldest first: a page draws '< 2/3 >' from it.",
+                },
+            },
+        },
+        "User": {
+            "type": "object",
+            "required": ["id", "name", "role"],
+            "properties": {
+                "id": UUID,
+                "name": {"type": "string", "minLength": 1},
+                "role": {"type": "string", "enum": ["user", "admin"]},
+            },
+        },
+        "CreatedUser": {
+            "type": "object",
+            "required": ["id", "name", "role", "key"],
+            "properties": {
+                "id": UUID,
+                "name": {"type": "string", "minLength": 1},
+                "role": {"type": "string", "enum": ["user", "admin"]},
+                "key": KEY,
+            },
+        },
+        "NewKey": {
+            "type": "object",
+            "required": ["key_id", "key"],
+            "properties": {"key_id": UUID, "key": KEY},
+        },
+        "ListedUser": {
+            "type": "object",
+            "required": ["id", "name", "role", "created_at", "disabled", "keys"],
+            "properties": {
+                "id": UUID,
+                "name": {"type": "string", "minLength": 1},
+                "role": {"type": "string", "enum": ["user", "admin"]},
+                "created_at": TIMESTAMP,
+                "disabled": {"type": "boolean"},
+                "keys": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["key_id", "prefix", "created_at", "revoked"],
+                        "properties": {
+                            "key_id": UUID,
+                            "prefix": {
+                                "type": "string",
+                                "description": "The key's first characters: enough to tell "
+                                "keys apart, never to use one.",
+                            },
+                            "created_at": TIMESTAMP,
+                            "revoked": {"type": "boolean"},
+                        },
+                    },
                 },
             },
         },
@@ -289,14 +348,9 @@ def _response_schemas() -> dict[str, Schema]:
         },
         "Health": {
             "type": "object",
-            "required": [
-                "status",
-                "sessions",
-                "events",
-                "last_position",
-                "read_only_sessions",
-                "problems",
-            ],
+            "description": "With users, only status, unless an admin's key is sent: the counts "
+            "and the damaged logs' names would tell anyone about every user's data.",
+            "required": ["status"],
             "properties": {
                 "status": {"type": "string", "enum": ["ok", "degraded"]},
                 "sessions": {**COUNT, "description": "Live (not deleted) sessions."},

@@ -44,6 +44,7 @@ def _path_id(request: web.Request, name: str, what: str) -> str:
 
 
 MAX_DIGITS = 18  # every count here fits; longer strings are refused before int() sees them
+MAX_COUNT = 10**MAX_DIGITS - 1  # so the largest a query parameter or header may give
 
 
 def is_count(raw: str) -> bool:

@@ -18,6 +18,7 @@ import uuid
 from typing import Annotated, Any
 
 import msgspec
+import msgspec.inspect
 import orjson
 from aiohttp import web
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -116,6 +117,21 @@ class Fork(Struct, forbid_unknown_fields=True):
     title: Title | UnsetType = UNSET
 
 
+class NewUser(Struct, forbid_unknown_fields=True):
+    """A user, and their first key (shown once, in the answer)."""
+
+    name: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=rules.MAX_USER_NAME_CHARS,
+            description="1 to 64 characters, no control characters, no space at either end; "
+            "unique, whatever the case.",
+        ),
+    ]
+    role: Annotated[str, Meta(extra_json_schema={"enum": ["user", "admin"]})] = "user"
+
+
 _SETTINGS = SettingsView()  # the defaults
 
 
@@ -149,6 +165,7 @@ REQUEST_BODIES: tuple[type[Struct], ...] = (
     SetCurrent,
     Fork,
     SettingsPatch,
+    NewUser,
 )
 # What a Struct cannot say about itself, added to its generated schema.
 SCHEMA_EXTRAS: dict[str, dict[str, Any]] = {
@@ -182,6 +199,13 @@ async def read_body(
     for name in required:
         if name not in value:
             raise InvalidInput(f"{name} is required", field=name)
+    nullable, integers = _kinds(kind)
+    for name, given in value.items():
+        if given is None and name not in nullable:
+            raise InvalidInput(f"{name} may not be null", field=name)
+        # JSON Schema's integer is any number without a fraction: 3.0 is one, as the document says.
+        if isinstance(given, float) and name in integers and given.is_integer():
+            value[name] = int(given)
     return value
 
 
@@ -193,3 +217,26 @@ def _fields(kind: type[Struct]) -> tuple[frozenset[str], tuple[str, ...]]:
         frozenset(field.encode_name for field in fields),
         tuple(field.encode_name for field in fields if field.required),
     )
+
+
+@functools.cache
+def _kinds(kind: type[Struct]) -> tuple[frozenset[str], frozenset[str]]:
+    """`kind`'s fields that may be null, and those that are integers."""
+    fields = msgspec.structs.fields(kind)
+    return (
+        frozenset(f.encode_name for f in fields if _admits(f.type, msgspec.inspect.NoneType)),
+        frozenset(f.encode_name for f in fields if _admits(f.type, msgspec.inspect.IntType)),
+    )
+
+
+def _admits(annotation: Any, kind: type[msgspec.inspect.Type]) -> bool:
+    info = msgspec.inspect.type_info(annotation)
+    while isinstance(info, msgspec.inspect.Metadata):
+        info = info.type
+    options = info.types if isinstance(info, msgspec.inspect.UnionType) else (info,)
+    for option in options:
+        while isinstance(option, msgspec.inspect.Metadata):
+            option = option.type
+        if isinstance(option, kind):
+            return True
+    return False

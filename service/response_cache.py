@@ -12,6 +12,7 @@ from orion_events.domain.views import SessionView
 from service.payloads import LONG_BODY, session_json
 
 Page: TypeAlias = tuple[bytes, Mapping[str, str]]  # a list page's body and headers
+Owners: TypeAlias = tuple[str | None, ...] | None  # whose sessions a page lists (None: all)
 
 
 class ResponseCache:
@@ -32,15 +33,18 @@ class ResponseCache:
         self._summaries_size = summaries
         self._bodies: OrderedDict[str, tuple[int, Sequence[bytes]]] = OrderedDict()
         self._summaries: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
-        self._pages: dict[tuple[int | None, str | None], Page] = {}
+        # by limit, cursor and whose sessions (None: everyone's, without users)
+        self._pages: dict[tuple[int | None, str | None, Owners], Page] = {}
         self._pages_at = -1  # the store's list_changes the kept pages were read at
 
-    def page(self, changes: int, limit: int | None, cursor: str | None) -> Page | None:
+    def page(
+        self, changes: int, limit: int | None, cursor: str | None, owners: Owners = None
+    ) -> Page | None:
         """A list page as read while the list stood at `changes`, if one was kept: clients poll
         the first page far more often than anything changes."""
         if changes != self._pages_at:
             return None
-        return self._pages.get((limit, cursor))
+        return self._pages.get((limit, cursor, owners))
 
     def keep_page(
         self,
@@ -49,13 +53,14 @@ class ResponseCache:
         cursor: str | None,
         body: bytes,
         headers: Mapping[str, str],
+        owners: Owners = None,
     ) -> Page:
         if changes != self._pages_at:
             self._pages.clear()
             self._pages_at = changes
         if len(self._pages) >= 64:  # one list, many cursors: keep the newest few
             self._pages.pop(next(iter(self._pages)))
-        page = self._pages[(limit, cursor)] = (body, headers)
+        page = self._pages[(limit, cursor, owners)] = (body, headers)
         return page
 
     def body(self, view: SessionView) -> Sequence[bytes] | None:

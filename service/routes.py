@@ -11,7 +11,16 @@ from orion_events.domain.errors import InvalidInput
 from orion_events.domain.views import SessionView, SettingsView
 from orion_events.indexes.search import tokenize
 from orion_events.store.store import MAX_PAGE
-from service import streams
+from service import streams, user_routes
+from service.access import (
+    access_of,
+    admitted,
+    is_admin_key,
+    owner_of_new,
+    settings_owner,
+    visible_events,
+    visible_sessions,
+)
 from service.answers import idempotency_key, next_link, send_created, send_session, store_of
 from service.app_keys import RESPONSE_CACHE
 from service.bodies import json_pieces, send_pieces
@@ -28,6 +37,7 @@ from service.middlewares import Handler, guarded, no_route
 from service.openapi import openapi_document
 from service.payloads import (
     JSON,
+    MAX_COUNT,
     etag,
     event_json,
     expected_version,
@@ -56,7 +66,10 @@ SESSION = "/api/sessions/{session_id}"
 async def create_session(request: web.Request) -> web.StreamResponse:
     body = await read_body(request, CreateSession, allow_empty=True)
     view = await store_of(request).create_session(
-        body.get("title"), body.get("metadata"), idempotency_key=idempotency_key(request)
+        body.get("title"),
+        body.get("metadata"),
+        idempotency_key=idempotency_key(request),
+        owner=owner_of_new(request),
     )
     return await send_created(request, view)
 
@@ -65,15 +78,16 @@ async def list_sessions(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", default=None, low=1, high=MAX_PAGE)
     cursor = request.query.get("cursor")
     store, cache = store_of(request), request.app[RESPONSE_CACHE]
-    page = cache.page(store.list_changes, limit, cursor)
+    access = access_of(request)
+    owners = None if access is None else access.owners
+    page = cache.page(store.list_changes, limit, cursor, owners)
     if page is None:
-        found = store.sessions(limit, cursor)
+        found = store.sessions(limit, cursor, owners)
         link = {}
         if found.next_cursor is not None:
             link = next_link(request, limit=limit, cursor=found.next_cursor)
-        page = cache.keep_page(
-            store.list_changes, limit, cursor, cache.summaries(found.sessions), link
-        )
+        summaries = cache.summaries(found.sessions)
+        page = cache.keep_page(store.list_changes, limit, cursor, summaries, link, owners)
     body, headers = page
     return web.Response(body=body, content_type=JSON, headers=headers)
 
@@ -83,7 +97,7 @@ async def get_session(request: web.Request) -> web.StreamResponse:
     session_id = session_id_of(request)
     store = store_of(request)
     if request.query_string:  # most reads ask for the session now, and parse no query
-        version = int_param(request, "version", default=None, low=1, high=1 << 62)
+        version = int_param(request, "version", default=None, low=1, high=MAX_COUNT)
         as_of = request.query.get("as_of")
         if version is not None or as_of is not None:
             then, pieces = await store.past(
@@ -132,6 +146,7 @@ async def fork_session(request: web.Request) -> web.StreamResponse:
         title=body.get("title"),
         expected_version=expected_version(request),
         idempotency_key=idempotency_key(request),
+        owner=owner_of_new(request),
     )
     return await send_created(request, view)
 
@@ -150,7 +165,7 @@ async def clear_messages(request: web.Request) -> web.StreamResponse:
 async def session_events(request: web.Request) -> web.Response:
     """A session's events after seq `?after=`, paged; it answers for a deleted session too."""
     session_id = session_id_of(request)
-    after = int_param(request, "after", default=0, low=0, high=1 << 62) or 0
+    after = int_param(request, "after", default=0, low=0, high=MAX_COUNT) or 0
     limit = int_param(request, "limit", default=DEFAULT_PAGE, low=1, high=MAX_PAGE) or 1
     records = await store_of(request).history(session_id, after, limit + 1)
     headers = {}
@@ -162,9 +177,9 @@ async def session_events(request: web.Request) -> web.Response:
 
 async def list_events(request: web.Request) -> web.Response:
     """Every event of every log after global position `?after=`, in order, paged."""
-    after = int_param(request, "after", default=0, low=0, high=1 << 62) or 0
+    after = int_param(request, "after", default=0, low=0, high=MAX_COUNT) or 0
     limit = int_param(request, "limit", default=DEFAULT_PAGE, low=1, high=MAX_PAGE) or 1
-    records = await store_of(request).feed(after, limit + 1)
+    records = await store_of(request).feed(after, limit + 1, visible_events(request))
     headers = {}
     if len(records) > limit:
         records = records[:limit]
@@ -217,24 +232,28 @@ async def _off_loop(
 
 
 def _settings(view: SettingsView) -> web.Response:
-    """The settings, with the settings log's version (0 before any change) as their ETag."""
+    """The caller's settings, with their version (the seq of their last change in the settings
+    log; 0 before any) as their ETag."""
     return respond(settings_json(view), headers=etag(view.version))
 
 
 async def get_settings(request: web.Request) -> web.Response:
-    return _settings(store_of(request).settings)
+    return _settings(store_of(request).settings_of(settings_owner(request)))
 
 
 async def patch_settings(request: web.Request) -> web.Response:
     body = await read_body(request, SettingsPatch)
-    store = store_of(request)
-    return _settings(await store.change_settings(body, expected_version=expected_version(request)))
+    changed = store_of(request).change_settings(
+        body, expected_version=expected_version(request), user_id=settings_owner(request)
+    )
+    return _settings(await changed)
 
 
 async def reset_settings(request: web.Request) -> web.Response:
-    store = store_of(request)
-    reset = store.reset_settings(
-        expected_version=expected_version(request), idempotency_key=idempotency_key(request)
+    reset = store_of(request).reset_settings(
+        expected_version=expected_version(request),
+        idempotency_key=idempotency_key(request),
+        user_id=settings_owner(request),
     )
     return _settings(await reset)
 
@@ -245,9 +264,9 @@ async def search(request: web.Request) -> web.Response:
     if not tokenize(query):
         raise InvalidInput("q must hold at least one word", field="q")
     limit = int_param(request, "limit", default=20, low=1, high=MAX_PAGE) or 1
-    offset = int_param(request, "offset", default=0, low=0, high=1 << 62) or 0
+    offset = int_param(request, "offset", default=0, low=0, high=MAX_COUNT) or 0
     store = store_of(request)
-    page = await store.search(query, limit=limit, offset=offset)
+    page = await store.search(query, limit=limit, offset=offset, visible=visible_sessions(request))
     hits = [
         {
             "session": session_json(store.session(hit.session_id), messages=False),
@@ -264,7 +283,12 @@ async def search(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    return respond(store_of(request).health())
+    """Liveness for anyone; with users, the counts and the damaged logs' names for admins."""
+    store = store_of(request)
+    found = store.health()
+    if store.accounts.view.enabled and not is_admin_key(request):
+        found = {"status": found["status"]}
+    return respond(found)
 
 
 async def openapi_json(request: web.Request) -> web.Response:
@@ -295,6 +319,12 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/settings", get_settings),
     ("PATCH", "/api/settings", patch_settings),
     ("POST", "/api/settings/reset", reset_settings),
+    ("GET", "/api/me", user_routes.me),
+    ("GET", "/api/users", user_routes.list_users),
+    ("POST", "/api/users", user_routes.create_user),
+    ("DELETE", "/api/users/{user_id}", user_routes.disable_user),
+    ("POST", "/api/users/{user_id}/keys", user_routes.issue_key),
+    ("DELETE", "/api/keys/{key_id}", user_routes.revoke_key),
     ("GET", "/api/health", health),
     ("GET", "/api/openapi.json", openapi_json),
     ("*", "/{path:.*}", no_route),  # last: only what no route above matched
@@ -304,5 +334,5 @@ ROUTES: list[tuple[str, str, Handler]] = [
 def setup_routes(app: web.Application) -> None:
     # web.route, not web.get: a GET route here answers GET alone, no HEAD.
     app.router.add_routes(
-        [web.route(method, path, guarded(handler)) for method, path, handler in ROUTES]
+        [web.route(method, path, guarded(admitted(handler))) for method, path, handler in ROUTES]
     )

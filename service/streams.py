@@ -14,20 +14,22 @@ from aiohttp import web
 
 from orion_events.domain.errors import InvalidInput
 from orion_events.domain.events import Recorded
+from service.access import visible_events
 from service.app_keys import CONFIG, SHUTTING_DOWN, STORE
-from service.payloads import event_json, int_param, is_count, session_id_of
+from service.payloads import MAX_COUNT, event_json, int_param, is_count, session_id_of
 
 PAGE = 500
-MAX_POSITION = 1 << 62
+MAX_POSITION = MAX_COUNT
 
 
 def _resume_point(request: web.Request) -> int | None:
     """Where a client resumes: after its `Last-Event-ID` header (what a reconnecting browser
     sends), else after `?after=`; None for 'from now on'. A malformed one is 422 naming the one
-    that was sent."""
+    that was sent; a malformed `?after=` is refused beside a header too."""
+    after = int_param(request, "after", default=None, low=0, high=MAX_POSITION)
     header = request.headers.get("Last-Event-ID")
     if header is None or header == "":
-        return int_param(request, "after", default=None, low=0, high=MAX_POSITION)
+        return after
     if not is_count(header):
         raise InvalidInput("Last-Event-ID must be a non-negative integer", field="Last-Event-ID")
     return int(header)
@@ -185,11 +187,11 @@ async def stream_feed(request: web.Request) -> web.StreamResponse:
     after = _resume_point(request)
     last = store.last_position
 
+    visible = visible_events(request) or (lambda r: True)
+
     async def body(stream: _Stream) -> None:
         start = last if after is None else await _resumed(stream, after, last)
-        await _tail(
-            stream, start, last_sent=start, keep=lambda r: True, event_id=lambda r: r.position
-        )
+        await _tail(stream, start, last_sent=start, keep=visible, event_id=lambda r: r.position)
 
     return await _serve(request, body)
 

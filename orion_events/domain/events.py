@@ -27,6 +27,9 @@ class SessionCreated:
     kind: ClassVar[str] = "session_created"
     title: str | None
     metadata: Metadata
+    # The user it belongs to; None without users (and on every line from before them), when it
+    # belongs to the first admin once there is one.
+    owner: str | None = None
 
 
 @frozen
@@ -105,6 +108,7 @@ class SessionForked:
     # The current leaf; absent (a fork from before trees), the messages are one chain and the
     # last is current.
     current_id: ParentRef = AT_CURRENT_LEAF
+    owner: str | None = None  # as in SessionCreated
 
 
 @frozen
@@ -125,14 +129,60 @@ class SessionPurged:
 
 
 @frozen
+class UserCreated:
+    kind: ClassVar[str] = "user_created"
+    user_id: str
+    name: str
+    role: str
+
+
+@frozen
+class KeyIssued:
+    """An API key: never the key itself, only what finds it (`lookup`, its first characters)
+    and what checks it (`digest`, its SHA-256)."""
+
+    kind: ClassVar[str] = "key_issued"
+    user_id: str
+    key_id: str
+    lookup: str
+    digest: str
+
+
+@frozen
+class KeyRevoked:
+    kind: ClassVar[str] = "key_revoked"
+    key_id: str
+
+
+@frozen
+class UserDisabled:
+    """The user can no longer sign in: every key of theirs revoked; their sessions stay."""
+
+    kind: ClassVar[str] = "user_disabled"
+    user_id: str
+
+
+@frozen
+class AdminRead:
+    """Operator log: an admin read another user's data (SPEC §9)."""
+
+    kind: ClassVar[str] = "admin_read"
+    by: str
+    owner: str
+    what: str
+
+
+@frozen
 class SettingsChanged:
     kind: ClassVar[str] = "settings_changed"
     changes: Mapping[str, Any]
+    user_id: str | None = None  # whose (SPEC §9); None: without users, or the first admin's
 
 
 @frozen
 class SettingsReset:
     kind: ClassVar[str] = "settings_reset"
+    user_id: str | None = None
 
 
 SessionEvent: TypeAlias = (
@@ -149,7 +199,8 @@ SessionEvent: TypeAlias = (
     | SessionRestored
 )
 SettingsEvent: TypeAlias = SettingsChanged | SettingsReset
-Event: TypeAlias = SessionEvent | SettingsEvent | SessionPurged
+UsersEvent: TypeAlias = UserCreated | KeyIssued | KeyRevoked | UserDisabled
+Event: TypeAlias = SessionEvent | SettingsEvent | UsersEvent | SessionPurged | AdminRead
 
 EVENT_TYPES: Mapping[str, type[Event]] = {
     cls.kind: cls
@@ -168,6 +219,11 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         SettingsChanged,
         SettingsReset,
         SessionPurged,
+        UserCreated,
+        KeyIssued,
+        KeyRevoked,
+        UserDisabled,
+        AdminRead,
     )
 }
 
@@ -190,9 +246,9 @@ class Recorded:
 
 
 def event_data(event: Event) -> dict[str, Any]:
-    """The event's payload as the wire's `data` object. The fields trees added are left out at
-    the value a line from before trees means by leaving them out (the current leaf's reply, one
-    message), so such a line reads, and shows, as it always did."""
+    """The event's payload as the wire's `data` object. The fields trees and users added are
+    left out at the value a line from before them means by leaving them out (the current leaf's
+    reply, one message, no owner), so such a line reads, and shows, as it always did."""
     data = attrs.asdict(event, recurse=False)
     for key, default in _TREE_DEFAULTS.get(event.kind, {}).items():
         if data[key] == default:
@@ -205,7 +261,11 @@ def event_data(event: Event) -> dict[str, Any]:
 _TREE_DEFAULTS: Final[Mapping[str, Mapping[str, object]]] = {
     MessageAdded.kind: {"parent_id": AT_CURRENT_LEAF},
     MessageDeleted.kind: {"subtree": False, "replies": ()},
-    SessionForked.kind: {"current_id": AT_CURRENT_LEAF},
+    # and the owner, left out without users: a log written without them stays as it was
+    SessionCreated.kind: {"owner": None},
+    SessionForked.kind: {"current_id": AT_CURRENT_LEAF, "owner": None},
+    SettingsChanged.kind: {"user_id": None},
+    SettingsReset.kind: {"user_id": None},
 }
 
 

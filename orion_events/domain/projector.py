@@ -33,6 +33,7 @@ from orion_events.domain.views import (
     MessageList,
     MessageView,
     SessionView,
+    SettingsBook,
     SettingsView,
 )
 
@@ -136,6 +137,7 @@ def _first_view(recorded: Recorded) -> SessionView:
             title=event.title if event.title is not None else DEFAULT_TITLE,
             title_source="client" if event.title is not None else "default",
             metadata=dict(event.metadata),
+            owner=event.owner,
         )
     if isinstance(event, SessionForked):
         messages, tree = _forked_tree(recorded, event)
@@ -150,6 +152,7 @@ def _first_view(recorded: Recorded) -> SessionView:
             messages=messages,
             forked_from=(event.source_session, event.source_version),
             tree=tree,
+            owner=event.owner,
         )
     raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: {event.kind} before session_created")
 
@@ -168,6 +171,7 @@ class _Draft:
         "id",
         "messages",
         "metadata",
+        "owner",
         "title",
         "title_source",
         "tree",
@@ -181,6 +185,7 @@ class _Draft:
         self.updated_at, self.version, self.deleted = view.updated_at, view.version, view.deleted
         self.title, self.title_source = view.title, view.title_source
         self.metadata, self.messages, self.tree = view.metadata, view.messages, view.tree
+        self.owner = view.owner
         # Whether `tree` is this draft's alone (made by it, in no view yet): then it grows in
         # place, as a replay adds message after message, instead of a new tree each time.
         self.tree_owned = False
@@ -271,6 +276,7 @@ class _Draft:
             self.deleted,
             self.forked_from,
             self.tree,
+            self.owner,
         )
 
 
@@ -323,20 +329,24 @@ class SessionFold:
         return draft.view()
 
 
-def apply_settings(view: SettingsView, recorded: Recorded) -> SettingsView:
+def apply_settings(book: SettingsBook, recorded: Recorded) -> SettingsBook:
+    """The settings after one more event: the user's it names changed, and the log's version."""
     event = recorded.event
     match event:
         case SettingsChanged():
-            view = view.with_changes(event.changes)
+            view = book.of(event.user_id).with_changes(event.changes)
         case SettingsReset():
             view = SettingsView()
         case _:
             raise CorruptLog(f"settings seq {recorded.seq}: {event.kind} is no settings event")
-    return evolve(view, version=recorded.seq, updated_at=recorded.at)
+    if event.user_id is not None and not isinstance(event.user_id, str):
+        raise CorruptLog(f"settings seq {recorded.seq}: a user id that is no text")
+    view = evolve(view, version=recorded.seq, updated_at=recorded.at)
+    return book.with_settings(event.user_id, view, recorded.seq)
 
 
-def replay_settings(records: Iterable[Recorded], start: SettingsView | None = None) -> SettingsView:
-    view = SettingsView() if start is None else start
+def replay_settings(records: Iterable[Recorded], start: SettingsBook | None = None) -> SettingsBook:
+    book = SettingsBook() if start is None else start
     for recorded in records:
-        view = apply_settings(view, recorded)
-    return view
+        book = apply_settings(book, recorded)
+    return book

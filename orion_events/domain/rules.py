@@ -150,3 +150,26 @@ def settings_changes(value: Any) -> dict[str, Any]:
             raise InvalidInput(f"unknown setting {key!r}", field=key)
         changes[key] = rule(key, item)
     return changes
+
+
+MAX_USER_NAME_CHARS = 64
+_USER_NAME = re.compile(r"[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?")
+
+
+def user_name(value: Any) -> str:
+    """A user's name: 1 to 64 characters, no control characters, no space at either end."""
+    if not isinstance(value, str):
+        raise InvalidInput("name must be a string", field="name")
+    if not 0 < len(value) <= MAX_USER_NAME_CHARS or not _USER_NAME.fullmatch(value):
+        raise InvalidInput(
+            f"name must be 1 to {MAX_USER_NAME_CHARS} characters, without control characters "
+            "or space at either end",
+            field="name",
+        )
+    return value
+
+
+def user_role(value: Any) -> str:
+    if value not in ("user", "admin"):
+        raise InvalidInput('role must be "user" or "admin"', field="role")
+    return str(value)

@@ -197,6 +197,7 @@ class SessionView:
     # last clear, and `live_messages` those not removed. The tree is kept for a cold session
     # too: it follows every change, and so knows the current branch.
     tree: MessageTree = field(factory=MessageTree)
+    owner: str | None = None  # its user; None: made without users, so the first admin's
 
     @property
     def cold(self) -> bool:
@@ -249,6 +250,27 @@ class SettingsView:
         return evolve(self, **changes)  # type: ignore[arg-type]
 
 
+@frozen
+class SettingsBook:
+    """What the settings log folds to: each user's settings (None: those of the service
+    without users, which are the first admin's once users exist), and the log's version."""
+
+    shared: SettingsView = SettingsView()
+    users: Mapping[str, SettingsView] = field(factory=dict)
+    version: int = 0
+
+    def of(self, user_id: str | None) -> SettingsView:
+        """A user's settings; the defaults (version 0) for one who never changed them."""
+        if user_id is None:
+            return self.shared
+        return self.users.get(user_id) or SettingsView()
+
+    def with_settings(self, user_id: str | None, view: SettingsView, version: int) -> SettingsBook:
+        if user_id is None:
+            return evolve(self, shared=view, version=version)
+        return evolve(self, users={**self.users, user_id: view}, version=version)
+
+
 SETTINGS_KEYS: tuple[str, ...] = (
     "theme",
     "language",
@@ -259,3 +281,11 @@ SETTINGS_KEYS: tuple[str, ...] = (
     "temperature",
     "max_tokens",
 )
+
+
+@frozen
+class OperationsView:
+    """The operator log as the service needs it: how many events it holds (its version), so
+    that what the service records there (an admin's read) takes the next seq."""
+
+    version: int = 0

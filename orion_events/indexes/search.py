@@ -8,11 +8,15 @@ in order, by id) and search_query (matching and ranking).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import assert_never
 
 from orion_events.domain.errors import CorruptLog, InvalidInput
 from orion_events.domain.events import (
+    AdminRead,
     CurrentChanged,
+    KeyIssued,
+    KeyRevoked,
     MessageAdded,
     MessageDeleted,
     MessageEdited,
@@ -27,6 +31,8 @@ from orion_events.domain.events import (
     SessionRestored,
     SettingsChanged,
     SettingsReset,
+    UserCreated,
+    UserDisabled,
 )
 from orion_events.domain.ids import is_canonical, message_key
 from orion_events.domain.projector import auto_title_for
@@ -130,6 +136,11 @@ class SearchIndex:
                 | SettingsChanged()
                 | SettingsReset()
                 | SessionPurged()
+                | UserCreated()
+                | KeyIssued()
+                | KeyRevoked()
+                | UserDisabled()
+                | AdminRead()
             ):
                 pass
             case _:
@@ -148,8 +159,16 @@ class SearchIndex:
         for message_id, content in view.messages.ids_and_contents(view.tree.live_numbers()):
             self._add_message(session, message_id, content)
 
-    def search(self, query: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
-        """Sessions holding every query word (the last also as a prefix), best first."""
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 20,
+        offset: int = 0,
+        visible: Callable[[str], bool] | None = None,
+    ) -> SearchPage:
+        """Sessions holding every query word (the last also as a prefix), best first; only
+        those whose id `visible` takes, when given."""
         if limit < 0:
             raise InvalidInput("limit must not be negative", field="limit")
         if offset < 0:
@@ -157,7 +176,7 @@ class SearchIndex:
         documents = self._message_count + self._titled
         return Query(
             self._messages, self._titles, self._numbered, self._vocabulary, documents
-        ).page(tokenize(query), limit, offset)
+        ).page(tokenize(query), limit, offset, visible)
 
     def stats(self) -> dict[str, int]:
         """What the index holds: sessions, live messages, terms and postings."""

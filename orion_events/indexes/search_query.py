@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 from attrs import define, field, frozen
@@ -64,8 +64,15 @@ class Query:
         self._vocabulary = vocabulary
         self._documents = documents  # live messages and titled sessions: the idf's documents
 
-    def page(self, tokens: list[str], limit: int, offset: int) -> SearchPage:
-        """Sessions holding every word of `tokens` (the last also as a prefix), best first."""
+    def page(
+        self,
+        tokens: list[str],
+        limit: int,
+        offset: int,
+        visible: Callable[[str], bool] | None = None,
+    ) -> SearchPage:
+        """Sessions holding every word of `tokens` (the last also as a prefix), best first; of
+        those whose id `visible` takes, when given (a user's own)."""
         groups = self._groups(tokens)
         if not groups:
             return SearchPage([], 0)
@@ -77,6 +84,8 @@ class Query:
             if not found:
                 return SearchPage([], 0)
         assert found is not None
+        if visible is not None:
+            found = {session: match for session, match in found.items() if visible(session.id)}
         # Only the sessions up to the page's end need ordering, not every match.
         ranked = heapq.nsmallest(
             offset + limit, found.items(), key=lambda item: (-item[1].score, item[0].id)

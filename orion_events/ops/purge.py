@@ -8,9 +8,10 @@ from pathlib import Path
 from attrs import frozen
 
 from orion_events.domain.errors import SessionNotFound
-from orion_events.domain.events import Recorded, SessionForked, SessionPurged
+from orion_events.domain.events import Recorded, SessionCreated, SessionForked, SessionPurged
 from orion_events.domain.ids import new_id, utc_now
-from orion_events.domain.streams import OPERATIONS_STREAM, is_session_id
+from orion_events.domain.streams import OPERATIONS_STREAM, USERS_STREAM, is_session_id
+from orion_events.domain.users import replay_users
 from orion_events.storage.codec import scan
 from orion_events.storage.files.datadir import log_path
 from orion_events.storage.files.durable import PosixIO
@@ -70,6 +71,62 @@ async def purge(
     return PurgeReport(session_id, len(target.records), removed, _forks_of(session_id, loaded))
 
 
+@frozen
+class UserPurgeReport:
+    user_id: str
+    sessions: tuple[PurgeReport, ...]
+
+
+async def purge_user(
+    data_dir: Path,
+    user_id: str,
+    *,
+    by: str,
+    reason: str | None = None,
+    io: PosixIO | None = None,
+) -> UserPurgeReport:
+    """Remove every session of a user for good (for the first admin, those made before users
+    too), each recorded in the operations log as `purge` records it, naming the user in the
+    reason; the user and their keys stay (disable them with DELETE /api/users/{id}). The
+    service must not be running. SessionNotFound for an id that names no user."""
+    log = FileLog(data_dir, io=io)
+    try:
+        loaded = {stream.stream: stream for stream in await log.open()}
+        users_log = loaded.get(USERS_STREAM)
+        users = replay_users(users_log.records if users_log is not None else [])
+        if user_id not in users.users:
+            raise SessionNotFound(f"no user {user_id} in {data_dir}")
+        mine = [
+            stream
+            for stream in loaded.values()
+            if is_session_id(stream.stream) and _owner(stream, users.first_admin) == user_id
+        ]
+        operations = loaded.get(OPERATIONS_STREAM)
+        seq = len(operations.records) if operations is not None else 0
+        why = f"purge of user {user_id}" + (f": {reason}" if reason else "")
+        reports = []
+        for stream in mine:
+            path = log.path_of(stream.stream)
+            last_hash = await asyncio.to_thread(_last_hash, path, stream.stream)
+            seq += 1
+            event = SessionPurged(stream.stream, len(stream.records), last_hash, by, why)
+            await log.append(
+                OPERATIONS_STREAM, [Recorded(OPERATIONS_STREAM, seq, new_id(), utc_now(), event)]
+            )
+            removed = await asyncio.to_thread(_remove_files, log, stream.stream)
+            forks = _forks_of(stream.stream, loaded)
+            reports.append(PurgeReport(stream.stream, len(stream.records), removed, forks))
+    finally:
+        await log.close()
+    return UserPurgeReport(user_id, tuple(reports))
+
+
+def _owner(stream: LoadedStream, first_admin: str | None) -> str | None:
+    first = stream.records[0].event if stream.records else None
+    owner = first.owner if isinstance(first, SessionCreated | SessionForked) else None
+    return owner if owner is not None else first_admin
+
+
 def _last_hash(path: Path, session_id: str) -> str:
     return scan(path.read_bytes(), session_id).last_hash
 
@@ -104,4 +161,4 @@ def _forks_of(session_id: str, loaded: dict[str, LoadedStream]) -> tuple[str, ..
     return tuple(sorted(found))
 
 
-__all__ = ["PurgeReport", "purge"]
+__all__ = ["PurgeReport", "UserPurgeReport", "purge", "purge_user"]

@@ -147,6 +147,21 @@ class Shared(Protocol):
 
 
 @runtime_checkable
+class Followed(Protocol):
+    """A shared log whose replicas say how far they have applied a stream, so that a write
+    which must take effect on every replica at once (a key revoked) can wait for them all."""
+
+    async def followed(self, stream: str, seq: int) -> None:
+        """This replica has applied `stream` up to `seq`."""
+        ...
+
+    async def followed_by_all(self, stream: str, seq: int, within: float) -> bool:
+        """Wait until every other live replica has applied `stream` up to `seq` (False:
+        `within` seconds passed first)."""
+        ...
+
+
+@runtime_checkable
 class ReportsLoss(Protocol):
     """A log that can find at start-up that acknowledged writes are gone (`has_loss`)."""
 

@@ -36,8 +36,9 @@ from orion_events.domain.precondition import Expected, check_version
 from orion_events.domain.streams import is_session_id
 from orion_events.domain.views import MessageView, SessionView
 from orion_events.storage.port import EventLog
-from orion_events.store.current import CurrentViews, View
-from orion_events.store.idempotency import NEW_SESSIONS, IdempotencyKey
+from orion_events.store.current import CurrentViews
+from orion_events.store.folds import View
+from orion_events.store.idempotency import IdempotencyKey, new_sessions
 from orion_events.store.session_reads import SessionReads
 from orion_events.store.writer import Decide, Replay, StreamWriter
 
@@ -61,14 +62,15 @@ class Commands:
     # -- sessions -----------------------------------------------------------------------------
 
     async def create_session(
-        self, title: Any, metadata: Any, idempotency_key: str | None
+        self, title: Any, metadata: Any, idempotency_key: str | None, owner: str | None = None
     ) -> SessionView:
         event = SessionCreated(
             title=None if title is None else validation.title(title),
             metadata={} if metadata is None else validation.metadata(metadata),
+            owner=owner,
         )
         key = IdempotencyKey.of(
-            NEW_SESSIONS, idempotency_key, "create", event.title, event.metadata
+            new_sessions(owner), idempotency_key, "create", event.title, event.metadata
         )
         return await self._new_session(lambda view: [event], key)
 
@@ -81,6 +83,7 @@ class Commands:
         title: Any,
         expected_version: Expected,
         idempotency_key: str | None,
+        owner: str | None = None,
     ) -> SessionView:
         if message_id is not None and version is not None:
             raise InvalidInput("give message_id or version, not both", field="version")
@@ -108,9 +111,10 @@ class Commands:
             source_session=session_id,
             source_version=source.version,
             current_id=current,
+            owner=owner,
         )
         key = IdempotencyKey.of(
-            NEW_SESSIONS, idempotency_key, "fork", session_id, message_id, version, new_title
+            new_sessions(owner), idempotency_key, "fork", session_id, message_id, version, new_title
         )
         return await self._new_session(lambda view: [event], key)
 

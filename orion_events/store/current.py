@@ -4,28 +4,31 @@ idempotency keys and the order sessions are listed in. Nothing outside the store
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeAlias
 
 import attrs
 
 from orion_events.domain.errors import SessionNotFound
 from orion_events.domain.events import Recorded
-from orion_events.domain.streams import SETTINGS_STREAM
-from orion_events.domain.views import SessionView, SettingsView
+from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM, USERS_STREAM
+from orion_events.domain.users import UsersView
+from orion_events.domain.views import OperationsView, SessionView, SettingsBook
+from orion_events.store.folds import View
 from orion_events.store.idempotency import Keys, keys_in
 from orion_events.store.memory_budget import MessageBudget
 from orion_events.store.session_order import SessionOrder
-
-View: TypeAlias = SessionView | SettingsView | None
 
 
 class CurrentViews:
     def __init__(self, budget: MessageBudget | None) -> None:
         self.sessions: dict[str, SessionView] = {}
-        self.settings = SettingsView()
+        self.settings = SettingsBook()
+        self.users = UsersView()
+        self.operations = OperationsView()
         self.read_only: dict[str, str] = {}  # stream -> why its log takes no writes
         self.keys: Keys = {}
         self.order = SessionOrder()
+        # The same order for each owner's sessions alone (None: those made without users).
+        self.owned: dict[str | None, SessionOrder] = {}
         self.events = 0  # events in every log, for health
         # Grows whenever any page of the session list could change.
         self.list_changes = 0
@@ -33,7 +36,13 @@ class CurrentViews:
         self.budget = budget
 
     def view(self, stream: str) -> View:
-        return self.settings if stream == SETTINGS_STREAM else self.sessions.get(stream)
+        if stream == SETTINGS_STREAM:
+            return self.settings
+        if stream == USERS_STREAM:
+            return self.users
+        if stream == OPERATIONS_STREAM:
+            return self.operations
+        return self.sessions.get(stream)
 
     def session(self, session_id: str) -> SessionView:
         """A live session."""
@@ -49,15 +58,34 @@ class CurrentViews:
             raise SessionNotFound(f"no session {session_id}")
         return view
 
+    def owned_order(self, owner: str | None) -> SessionOrder:
+        order = self.owned.get(owner)
+        if order is None:
+            order = self.owned[owner] = SessionOrder()
+        return order
+
+    def sort_sessions(self) -> None:
+        """Every order built anew from the views (after a load)."""
+        views = list(self.sessions.values())
+        self.order = SessionOrder(views)
+        self.owned = {}
+        for owner in {view.owner for view in views}:
+            self.owned[owner] = SessionOrder([v for v in views if v.owner == owner])
+
     def live_sessions(self) -> int:
         return sum(1 for v in self.sessions.values() if not v.deleted)
 
     def install(self, stream: str, view: View) -> None:
-        if isinstance(view, SettingsView):
+        if isinstance(view, SettingsBook):
             self.settings = view
+        elif isinstance(view, UsersView):
+            self.users = view
+        elif isinstance(view, OperationsView):
+            self.operations = view
         elif view is not None:
             self.sessions[stream] = view
             self.order.update(view)
+            self.owned_order(view.owner).update(view)
             self.list_changes += 1
             self.touch(view)
 

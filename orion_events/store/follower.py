@@ -9,11 +9,10 @@ from collections.abc import Callable, Sequence
 
 from orion_events.domain.errors import OrionError
 from orion_events.domain.events import Recorded
-from orion_events.domain.projector import apply_session, apply_settings
-from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM
-from orion_events.domain.views import SessionView, SettingsView
-from orion_events.storage.port import EventLog
-from orion_events.store.current import CurrentViews, View
+from orion_events.domain.streams import USERS_STREAM
+from orion_events.storage.port import EventLog, Followed
+from orion_events.store.current import CurrentViews
+from orion_events.store.folds import View, apply_event
 
 log = logging.getLogger(__name__)
 
@@ -45,30 +44,29 @@ class Follower:
         while True:
             try:
                 await self._log.wait_beyond(after)
+                users = 0
                 for recorded in await self._log.read_all(after, _FOLLOW_PAGE):
                     after = recorded.position
                     self._apply(recorded)
+                    if recorded.stream == USERS_STREAM:
+                        users = recorded.seq
                 self._after_applying()
+                if users and isinstance(self._log, Followed):
+                    # a revocation through another replica waits for this: it is applied
+                    await self._log.followed(USERS_STREAM, self._current.users.version)
             except OrionError as exc:  # the database is away: the next poll tries again
                 log.warning("following the shared log: %s", exc.message)
                 await asyncio.sleep(_FOLLOW_PAUSE)
 
     def _apply(self, recorded: Recorded) -> None:
         stream = recorded.stream
-        if stream == OPERATIONS_STREAM:
-            return
         view = self._current.view(stream)
         version = view.version if view is not None else 0
         if recorded.seq != version + 1:
             if recorded.seq > version + 1:  # cannot happen while positions follow commits
                 log.error("%s: seq %d follows %d; the view is stale", stream, recorded.seq, version)
             return
-        if stream == SETTINGS_STREAM:
-            assert isinstance(view, SettingsView)
-            self._advance(stream, apply_settings(view, recorded), [recorded])
-        else:
-            assert view is None or isinstance(view, SessionView)
-            self._advance(stream, apply_session(view, recorded), [recorded])
+        self._advance(stream, apply_event(stream, view, recorded), [recorded])
 
     async def catch_up(self, stream: str) -> None:
         """Apply what other replicas committed to `stream` that this one has not seen yet.

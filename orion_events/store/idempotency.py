@@ -10,7 +10,14 @@ import orjson
 from attrs import frozen
 
 from orion_events.domain.errors import InvalidInput
-from orion_events.domain.events import Recorded, SessionCreated, SessionForked
+from orion_events.domain.events import (
+    Recorded,
+    SessionCreated,
+    SessionForked,
+    SettingsChanged,
+    SettingsReset,
+)
+from orion_events.domain.streams import SETTINGS_STREAM
 
 NEW_SESSIONS = ""  # the scope of requests that create a session (there is none to scope by yet)
 
@@ -45,12 +52,31 @@ class IdempotencyKey:
         return {"idempotency_key": self.key, "request": self.fingerprint}
 
 
+def new_sessions(owner: str | None) -> str:
+    """The scope of one user's requests that create a session: each user's keys are their
+    own, so the same key from two users is two requests."""
+    return NEW_SESSIONS if owner is None else f"{NEW_SESSIONS}:{owner}"
+
+
+def settings_scope(user_id: str | None) -> str:
+    """The scope of one user's settings requests (the settings log holds every user's)."""
+    return SETTINGS_STREAM if user_id is None else f"{SETTINGS_STREAM}:{user_id}"
+
+
+def _scope(recorded: Recorded) -> str:
+    event = recorded.event
+    if isinstance(event, SessionCreated | SessionForked):
+        return new_sessions(event.owner)
+    if isinstance(event, SettingsReset | SettingsChanged):
+        return settings_scope(event.user_id)
+    return recorded.stream
+
+
 def keys_in(records: Sequence[Recorded], into: Keys) -> None:
     """Add the keys that `records` carry to `into`."""
     for recorded in records:
         if recorded.meta and "idempotency_key" in recorded.meta:
-            new = isinstance(recorded.event, SessionCreated | SessionForked)
-            scope = NEW_SESSIONS if new else recorded.stream
+            scope = _scope(recorded)
             entry = (recorded.stream, recorded.seq, recorded.meta.get("request", ""))
             into[scope, recorded.meta["idempotency_key"]] = entry
 

@@ -11,6 +11,7 @@ from attrs import frozen
 from orion_events.domain.errors import InvalidInput
 from orion_events.domain.views import SessionView
 from orion_events.store.current import CurrentViews
+from orion_events.store.session_order import SessionOrder, merged_page
 
 MAX_PAGE = 1000
 
@@ -21,10 +22,20 @@ class Page:
     next_cursor: str | None
 
 
-def page_of(current: CurrentViews, limit: int | None, cursor: str | None) -> Page:
-    """Live sessions, most recent activity first (ties by id), from after `cursor`."""
+def page_of(
+    current: CurrentViews,
+    limit: int | None,
+    cursor: str | None,
+    owners: tuple[str | None, ...] | None = None,
+) -> Page:
+    """Live sessions, most recent activity first (ties by id), from after `cursor`: every one,
+    or those of `owners` (a user's; the first admin's include those made without users)."""
     after = None if cursor is None else _decode_cursor(cursor)
-    ids, more = current.order.page(limit, after)
+    if owners is None:
+        ids, more = current.order.page(limit, after)
+    else:
+        orders = [current.owned[o] for o in owners if o in current.owned] or [SessionOrder()]
+        ids, more = merged_page(orders, limit, after)
     page = [current.sessions[session_id] for session_id in ids]
     return Page(page, _encode_cursor(page[-1]) if more and page else None)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from orion_events.domain.events import Recorded
 from orion_events.domain.views import SessionView
@@ -43,10 +43,17 @@ class SearchFeeder:
         """Events of sessions that are now durable, to index."""
         self._backlog.extend(records)
 
-    async def search(self, query: str, *, limit: int, offset: int) -> SearchPage:
+    async def search(
+        self,
+        query: str,
+        *,
+        limit: int,
+        offset: int,
+        visible: Callable[[str], bool] | None = None,
+    ) -> SearchPage:
         await self._ready.wait()
         self._index_backlog()
-        return self.index.search(query, limit=limit, offset=offset)
+        return self.index.search(query, limit=limit, offset=offset, visible=visible)
 
     def index_soon(self) -> None:
         """Index the backlog once what is queued on the loop now (the answers) has run."""

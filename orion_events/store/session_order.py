@@ -41,8 +41,31 @@ class SessionOrder:
     def page(self, limit: int | None, after: tuple[str, str] | None) -> tuple[list[str], bool]:
         """Ids of up to `limit` sessions that come after `after` (updated_at, id) in list order,
         and whether more follow."""
+        keys, more = self.page_keys(limit, after)
+        return [key[2] for key in keys], more
+
+    def page_keys(self, limit: int | None, after: tuple[str, str] | None) -> tuple[list[Key], bool]:
         end = len(self._keys)
         if after is not None:
             end = bisect_left(self._keys, _key(*after)[:2])
         start = 0 if limit is None else max(0, end - limit)
-        return [key[2] for key in reversed(self._keys[start:end])], start > 0
+        return self._keys[start:end][::-1], start > 0
+
+
+def merged_page(
+    orders: list[SessionOrder], limit: int | None, after: tuple[str, str] | None
+) -> tuple[list[str], bool]:
+    """`page` over the union of several orders (a user's own sessions and, for the first admin,
+    those made before users): each one's page, merged."""
+    if len(orders) == 1:
+        return orders[0].page(limit, after)
+    found: list[Key] = []
+    more = False
+    for order in orders:
+        keys, rest = order.page_keys(limit, after)
+        found += keys
+        more = more or rest
+    found.sort(reverse=True)
+    if limit is not None and len(found) > limit:
+        found, more = found[:limit], True
+    return [key[2] for key in found], more

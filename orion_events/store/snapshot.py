@@ -27,15 +27,15 @@ from attrs import frozen
 
 from orion_events.domain import packing
 from orion_events.domain.tree import KEY_SIZE, MessageTree, from_parts
-from orion_events.domain.views import MessageList, SessionView, SettingsView
+from orion_events.domain.views import MessageList, SessionView, SettingsBook, SettingsView
 from orion_events.storage.files.durable import DEFAULT_IO, PosixIO
 from orion_events.storage.port import StreamMark
 
 log = logging.getLogger(__name__)
 
 # 4: binary, messages packed as in memory (2: JSON, cold sessions as summaries); 5: each
-# session's message tree (SPEC §8) beside its messages.
-FORMAT = 5
+# session's message tree (SPEC §8) beside its messages; 6: each session's owner (SPEC §9).
+FORMAT = 6
 FILE_NAME = "snapshot.bin"
 OLD_FILE_NAMES = ("snapshot.json",)  # earlier formats: never read, removed on the next write
 
@@ -45,7 +45,7 @@ class Snapshot:
     position: int  # the last global position it covers
     marks: Mapping[str, StreamMark]
     sessions: list[SessionView]
-    settings: SettingsView
+    settings: SettingsBook
     keys: Mapping[tuple[str, str], tuple[str, int, str]]
     feed: Mapping[str, bytes]  # the feed index's columns, as array bytes
     rules: int = 1  # the projector's RULES_VERSION its views were folded under (1: unrecorded)
@@ -74,6 +74,7 @@ def _session_row(view: SessionView) -> list[Any]:
         len(parents),
         current,
         [[number, message_id] for number, message_id in named.items()],
+        view.owner,
     ]
 
 
@@ -91,6 +92,7 @@ def _session_of(row: list[Any], messages: MessageList | None, tree: MessageTree)
         deleted,
         None if forked is None else (forked[0], forked[1]),
         tree,
+        row[13],
     )
 
 
@@ -120,7 +122,11 @@ def _encoded(snapshot: Snapshot) -> list[bytes | bytearray]:
                 for s, m in snapshot.marks.items()
             },
             "sessions": [_session_row(v) for v in snapshot.sessions],
-            "settings": attrs.asdict(settings),
+            "settings": {
+                "shared": attrs.asdict(settings.shared),
+                "users": {user: attrs.asdict(view) for user, view in settings.users.items()},
+                "version": settings.version,
+            },
             "keys": [[*k, *v] for k, v in snapshot.keys.items()],
             "feed": {name: len(raw) for name, raw in snapshot.feed.items()},  # bytes that follow
             "names": names,
@@ -199,7 +205,11 @@ def decode(raw: bytes) -> Snapshot:
         position=doc["position"],
         marks={s: StreamMark(*m) for s, m in doc["marks"].items()},
         sessions=sessions,
-        settings=SettingsView(**doc["settings"]),
+        settings=SettingsBook(
+            SettingsView(**doc["settings"]["shared"]),
+            {user: SettingsView(**view) for user, view in doc["settings"]["users"].items()},
+            doc["settings"]["version"],
+        ),
         keys={(k[0], k[1]): (k[2], k[3], k[4]) for k in doc["keys"]},
         feed=feed,
         rules=doc.get("rules", 1),

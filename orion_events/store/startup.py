@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import attrs
 from attrs import frozen
@@ -14,13 +15,13 @@ from attrs import frozen
 from orion_events.domain.errors import OrionError
 from orion_events.domain.events import Recorded
 from orion_events.domain.projector import RULES_VERSION, apply_settings, replay_session
-from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM
-from orion_events.domain.views import SessionView, SettingsView
+from orion_events.domain.streams import OPERATIONS_STREAM, SETTINGS_STREAM, USERS_STREAM
+from orion_events.domain.users import UsersView, apply_users
+from orion_events.domain.views import OperationsView, SessionView, SettingsBook
 from orion_events.storage.port import EventLog, LoadedStream, Resume, SnapshotsBeside
 from orion_events.store import snapshot
 from orion_events.store.current import CurrentViews
 from orion_events.store.idempotency import Keys, keys_in
-from orion_events.store.session_order import SessionOrder
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,19 @@ async def load(event_log: EventLog, current: CurrentViews) -> LoadReport:
             current.read_only[stream.stream] = stream.damage.describe()
         keys_in(stream.records, keys)
         if stream.stream == SETTINGS_STREAM:
-            start = found.settings if found and stream.resumed_after else SettingsView()
-            current.settings = _fold_settings(current, stream.records, start)
+            start = found.settings if found and stream.resumed_after else SettingsBook()
+            current.settings = _fold_top(
+                current, SETTINGS_STREAM, stream.records, start, apply_settings
+            )
             return
         if stream.stream == OPERATIONS_STREAM:
+            # a resumed log's earlier events are counted by resumed_after
+            current.operations = OperationsView(stream.resumed_after + len(stream.records))
+            return
+        if stream.stream == USERS_STREAM:  # never in a snapshot's marks: read whole
+            current.users = _fold_top(
+                current, USERS_STREAM, stream.records, UsersView(), apply_users
+            )
             return
         try:
             snapshotted = base[stream.stream] if stream.resumed_after else None
@@ -101,7 +111,7 @@ async def load(event_log: EventLog, current: CurrentViews) -> LoadReport:
     # Keys from the snapshot stand only if the logs still extend it.
     current.keys = {**found.keys, **keys} if found is not None and resumed else keys
     current.events = events
-    current.order = SessionOrder(list(current.sessions.values()))
+    current.sort_sessions()
     current.list_changes += 1
     return LoadReport(
         sessions=current.live_sessions(),
@@ -113,23 +123,31 @@ async def load(event_log: EventLog, current: CurrentViews) -> LoadReport:
     )
 
 
-def _fold_settings(
-    current: CurrentViews, records: Sequence[Recorded], start: SettingsView
-) -> SettingsView:
-    """The settings as of their last event the projector accepts.
+V = TypeVar("V")
 
-    A line can pass its hash and chain and still not be a settings event the projector
-    takes (another type, unknown keys): that is damage like any other, so the settings
-    stay served as they stood before it and turn read-only, instead of stopping start-up.
-    Folded event by event, not by replay_settings, to keep the view up to that line.
+
+def _fold_top(
+    current: CurrentViews,
+    stream: str,
+    records: Sequence[Recorded],
+    start: V,
+    apply: Callable[[V, Recorded], V],
+) -> V:
+    """A top-level log (the settings, the users) as of its last event the projector accepts.
+
+    A line can pass its hash and chain and still not be an event the projector takes (another
+    type, unknown keys): that is damage like any other, so the view stays served as it stood
+    before it and the log turns read-only (no settings changed, no user or key made or revoked
+    until it is mended), instead of stopping start-up. Folded event by event, not by a replay,
+    to keep the view up to that line.
     """
     view = start
     for recorded in records:
         try:
-            view = apply_settings(view, recorded)
+            view = apply(view, recorded)
         except _UNFOLDABLE as exc:
             why = f"seq {recorded.seq}: {_why(exc)}"
-            current.read_only[SETTINGS_STREAM] = why
-            log.error("the settings log cannot be replayed past %s; read-only", why)
+            current.read_only[stream] = why
+            log.error("the %s log cannot be replayed past %s; read-only", stream, why)
             break
     return view

@@ -14,16 +14,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from orion_events.domain.events import AT_CURRENT_LEAF, Recorded
+from orion_events.domain.events import Recorded
 from orion_events.domain.ids import new_id, utc_now
-from orion_events.domain.precondition import Expected
 from orion_events.domain.streams import SETTINGS_STREAM
 from orion_events.domain.views import SessionView, SettingsView
 from orion_events.indexes.search import SearchPage
 from orion_events.storage.port import EventLog, Shared
 from orion_events.storage.readpool import ReadPool
+from orion_events.store.accounts import Accounts
 from orion_events.store.commands import Commands
-from orion_events.store.current import CurrentViews, View
+from orion_events.store.current import CurrentViews
+from orion_events.store.folds import View
 from orion_events.store.follower import Follower
 from orion_events.store.gc_policy import HeapKeeper
 from orion_events.store.health import health_of
@@ -36,12 +37,16 @@ from orion_events.store.session_reads import SessionReads
 from orion_events.store.settings_commands import SettingsCommands
 from orion_events.store.snapshot_taker import SnapshotTaker
 from orion_events.store.startup import LoadReport, load
+from orion_events.store.store_writes import StoreWrites
 from orion_events.store.writer import StreamWriter
 
 T = TypeVar("T")
 
 
-class Store:
+FEED_SCAN = 1000  # events read at a time when a user's feed skips others' events
+
+
+class Store(StoreWrites):
     def __init__(
         self,
         log: EventLog,
@@ -69,6 +74,7 @@ class Store:
         )
         self._commands = Commands(log, self._current, self._reads, self._writer, ids)
         self._settings_commands = SettingsCommands(log, self._current, self._writer)
+        self._accounts = Accounts(self._current, self._writer, ids, log)
         self._follower: asyncio.Task[None] | None = None  # following a shared log
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -138,9 +144,19 @@ class Store:
         summary or the order changed) or the store was loaded."""
         return self._current.list_changes
 
-    def sessions(self, limit: int | None = None, cursor: str | None = None) -> Page:
-        """Live sessions, most recent activity first (ties by id), from after `cursor`."""
-        return page_of(self._current, limit, cursor)
+    def sessions(
+        self,
+        limit: int | None = None,
+        cursor: str | None = None,
+        owners: tuple[str | None, ...] | None = None,
+    ) -> Page:
+        """Live sessions, most recent activity first (ties by id), from after `cursor`: all,
+        or those of `owners` (None among them: those made without users)."""
+        return page_of(self._current, limit, cursor, owners)
+
+    def view_of(self, session_id: str) -> SessionView | None:
+        """The view of a session that exists or existed, if any: whose it is, for one."""
+        return self._current.sessions.get(session_id)
 
     @property
     def reads(self) -> ReadPool:
@@ -175,9 +191,24 @@ class Store:
         a module's own function, and its result must pickle."""
         return await self._reads.past(session_id, finish, version=version, as_of=as_of)
 
-    async def feed(self, after: int = 0, limit: int = 100) -> list[Recorded]:
-        """Every durable event of every log after global position `after`, in order."""
-        return await self._log.read_all(after, limit)
+    async def feed(
+        self,
+        after: int = 0,
+        limit: int = 100,
+        visible: Callable[[Recorded], bool] | None = None,
+    ) -> list[Recorded]:
+        """Every durable event of every log after global position `after`, in order; only
+        those `visible` takes, when given (read on past the others until `limit` are found)."""
+        if visible is None:
+            return await self._log.read_all(after, limit)
+        found: list[Recorded] = []
+        while len(found) < limit:
+            page = await self._log.read_all(after, max(limit, FEED_SCAN))
+            if not page:
+                break
+            found += [recorded for recorded in page if visible(recorded)]
+            after = page[-1].position
+        return found[:limit]
 
     @property
     def last_position(self) -> int:
@@ -186,158 +217,29 @@ class Store:
     async def wait_beyond(self, position: int) -> None:
         await self._log.wait_beyond(position)
 
-    async def search(self, query: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
-        """Live sessions whose title or messages hold every word of `query`, best first."""
-        return await self._search_feeder.search(query, limit=limit, offset=offset)
+    async def search(
+        self,
+        query: str,
+        *,
+        limit: int = 20,
+        offset: int = 0,
+        visible: Callable[[str], bool] | None = None,
+    ) -> SearchPage:
+        """Live sessions whose title or messages hold every word of `query`, best first (those
+        whose id `visible` takes, when given)."""
+        return await self._search_feeder.search(query, limit=limit, offset=offset, visible=visible)
 
     @property
     def settings(self) -> SettingsView:
-        return self._current.settings
+        """The settings of the service without users (the first admin's once there are)."""
+        return self._current.settings.shared
+
+    def settings_of(self, user_id: str | None) -> SettingsView:
+        """A user's settings (None: as `settings`)."""
+        return self._current.settings.of(user_id)
 
     def health(self) -> dict[str, Any]:
         return health_of(self._log, self._current, self._search_feeder.ready)
-
-    # -- commands -----------------------------------------------------------------------------
-
-    async def create_session(
-        self, title: Any = None, metadata: Any = None, *, idempotency_key: str | None = None
-    ) -> SessionView:
-        return await self._commands.create_session(title, metadata, idempotency_key)
-
-    async def fork_session(
-        self,
-        session_id: str,
-        *,
-        message_id: Any = None,
-        version: Any = None,
-        title: Any = None,
-        expected_version: Expected = None,
-        idempotency_key: str | None = None,
-    ) -> SessionView:
-        """A new session holding the messages up to `message_id` (inclusive) or `version`.
-
-        `expected_version` (If-Match) is the source's: fork only what the client has seen.
-        """
-        return await self._commands.fork_session(
-            session_id,
-            message_id=message_id,
-            version=version,
-            title=title,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-        )
-
-    async def update_session(
-        self,
-        session_id: str,
-        *,
-        title: Any = None,
-        metadata: Any = None,
-        expected_version: Expected = None,
-    ) -> SessionView:
-        return await self._commands.update_session(
-            session_id, title=title, metadata=metadata, expected_version=expected_version
-        )
-
-    async def delete_session(self, session_id: str, *, expected_version: Expected = None) -> None:
-        await self._commands.delete_session(session_id, expected_version=expected_version)
-
-    async def restore_session(
-        self,
-        session_id: str,
-        *,
-        expected_version: Expected = None,
-        idempotency_key: str | None = None,
-    ) -> SessionView:
-        """Undo a delete."""
-        return await self._commands.restore_session(
-            session_id, expected_version=expected_version, idempotency_key=idempotency_key
-        )
-
-    async def add_message(
-        self,
-        session_id: str,
-        *,
-        role: Any,
-        content: Any,
-        agent: Any = None,
-        model: Any = None,
-        parent_id: Any = AT_CURRENT_LEAF,
-        expected_version: Expected = None,
-        idempotency_key: str | None = None,
-    ) -> SessionView:
-        """Add a message replying to `parent_id` (by default the current leaf; None: a new first
-        message); the returned view's current leaf is the one added."""
-        return await self._commands.add_message(
-            session_id,
-            role=role,
-            content=content,
-            agent=agent,
-            model=model,
-            parent_id=parent_id,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-        )
-
-    async def set_current(
-        self,
-        session_id: str,
-        message_id: Any,
-        *,
-        expected_version: Expected = None,
-        idempotency_key: str | None = None,
-    ) -> SessionView:
-        """Make the branch through `message_id` the current one."""
-        return await self._commands.set_current(
-            session_id,
-            message_id,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-        )
-
-    async def edit_message(
-        self,
-        session_id: str,
-        message_id: str,
-        *,
-        content: Any,
-        expected_version: Expected = None,
-    ) -> SessionView:
-        """Change a message's content; the old text stays in the log."""
-        return await self._commands.edit_message(
-            session_id, message_id, content=content, expected_version=expected_version
-        )
-
-    async def delete_message(
-        self,
-        session_id: str,
-        message_id: str,
-        *,
-        subtree: bool = False,
-        expected_version: Expected = None,
-    ) -> SessionView:
-        return await self._commands.delete_message(
-            session_id, message_id, subtree=subtree, expected_version=expected_version
-        )
-
-    async def clear_messages(
-        self, session_id: str, *, expected_version: Expected = None
-    ) -> SessionView:
-        return await self._commands.clear_messages(session_id, expected_version=expected_version)
-
-    async def change_settings(
-        self, changes: Any, *, expected_version: Expected = None
-    ) -> SettingsView:
-        return await self._settings_commands.change_settings(
-            changes, expected_version=expected_version
-        )
-
-    async def reset_settings(
-        self, *, expected_version: Expected = None, idempotency_key: str | None = None
-    ) -> SettingsView:
-        return await self._settings_commands.reset_settings(
-            expected_version=expected_version, idempotency_key=idempotency_key
-        )
 
 
 __all__ = [

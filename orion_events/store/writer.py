@@ -20,11 +20,10 @@ from attrs import frozen
 
 from orion_events.domain.errors import VersionConflict
 from orion_events.domain.events import Event, Recorded
-from orion_events.domain.projector import apply_session, apply_settings
-from orion_events.domain.streams import SETTINGS_STREAM
 from orion_events.domain.views import SessionView
 from orion_events.storage.port import EventLog
-from orion_events.store.current import CurrentViews, View
+from orion_events.store.current import CurrentViews
+from orion_events.store.folds import View, apply_event
 from orion_events.store.follower import Advance, Follower
 from orion_events.store.history import History
 from orion_events.store.idempotency import IdempotencyKey, earlier_answer
@@ -121,7 +120,6 @@ class StreamWriter:
         records: list[Recorded] = []
         outcomes: list[tuple[_Command, BaseException | None, Any]] = []
         new_keys: list[tuple[str, str]] = []
-        apply = apply_settings if stream == SETTINGS_STREAM else apply_session
         for command in batch:
             try:
                 replay = self._replay_for(command.key) if command.key else None
@@ -134,7 +132,7 @@ class StreamWriter:
                     seq = (after.version if after is not None else 0) + 1
                     meta = command.key.meta if command.key and n == 0 else None
                     recorded = Recorded(stream, seq, self._ids(), self._clock(), event, 0, meta)
-                    after = apply(after, recorded)  # type: ignore[arg-type]
+                    after = apply_event(stream, after, recorded)
                     added.append(recorded)
             except Exception as exc:  # the command's caller gets its own failure
                 outcomes.append((command, exc, None))

@@ -7,11 +7,11 @@ import getpass
 import sys
 from pathlib import Path
 
-from orion_events.domain.errors import DataDirLocked
+from orion_events.domain.errors import DataDirLocked, SessionNotFound
 from orion_events.domain.streams import OPERATIONS_STREAM
 from orion_events.ops.backup import backup, restore
 from orion_events.ops.copy import migrate
-from orion_events.ops.purge import purge
+from orion_events.ops.purge import PurgeReport, purge, purge_user
 from orion_events.storage.files.log import FileLog
 from orion_events.storage.postgres.pool import redact
 from service.cli.output import Progress, warn
@@ -58,13 +58,23 @@ def restore_logs(source: Path, data_dir: Path) -> int:
 # -- purge ------------------------------------------------------------------------------------
 
 
-def purge_session(
-    data_dir: Path, session_id: str, by: str | None, reason: str | None, yes: bool
+def purge_logs(
+    data_dir: Path,
+    session_id: str | None,
+    user_id: str | None,
+    by: str | None,
+    reason: str | None,
+    yes: bool,
 ) -> int:
+    """`purge SESSION` or `purge --user ID`: exit 0, or 2 when refused (nothing removed)."""
+    if (session_id is None) == (user_id is None):
+        warn("name one session, or one user with --user")
+        return 2
+    what = f"the log of session {session_id}" if user_id is None else f"every session of {user_id}"
     if not yes:
         warn(
-            f"purge removes the log of session {session_id} for good: its messages and history "
-            "cannot be recovered (only a session_purged record stays in operations.jsonl). "
+            f"purge removes {what} for good: messages and history cannot be recovered (only a "
+            "session_purged record each stays in operations.jsonl). "
             "Stop the service, then run again with --yes."
         )
         return 2
@@ -78,20 +88,33 @@ def purge_session(
         warn("cannot tell who is purging: pass --by NAME")
         return 2
     try:
-        report = asyncio.run(purge(data_dir, session_id, by=by, reason=reason or None))
+        if user_id is not None:
+            reports = asyncio.run(purge_user(data_dir, user_id, by=by, reason=reason)).sessions
+            print(f"purged {len(reports)} sessions of user {user_id}, by {by}")
+        else:
+            assert session_id is not None
+            reports = (asyncio.run(purge(data_dir, session_id, by=by, reason=reason or None)),)
     except DataDirLocked as exc:
         warn(f"cannot purge while a service holds the data dir: {exc.message}")
         return 2
+    except SessionNotFound as exc:
+        warn(exc.message)
+        return 2
+    for report in reports:
+        _said(report, by)
+    print(f"recorded in {FileLog(data_dir).path_of(OPERATIONS_STREAM)}")
+    return 0
+
+
+def _said(report: PurgeReport, by: str) -> None:
     print(f"purged session {report.session_id} ({report.events} events), by {by}")
     for path in report.files_removed:
         print(f"removed {path}")
-    print(f"recorded in {FileLog(data_dir).path_of(OPERATIONS_STREAM)}")
     if report.forks:
         warn(
             "these sessions were forked from it and still hold copies of its messages: "
             + ", ".join(report.forks)
         )
-    return 0
 
 
 # -- migrate ------------------------------------------------------------------------------------

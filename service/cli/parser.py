@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from service.cli import inspection, operations
+from service.cli import inspection, operations, users
 from service.cli.serve import serve
 from service.config import SYNC_MODES, Config
 
@@ -57,6 +57,7 @@ def parser() -> argparse.ArgumentParser:
     _add_purge(
         commands.add_parser("purge", help="remove a session's log for good (service stopped)")
     )
+    _add_users(commands.add_parser("users", help="the users and their keys (SPEC §9)"))
     return main
 
 
@@ -144,13 +145,29 @@ def _add_replay(command: argparse.ArgumentParser) -> None:
 
 
 def _add_purge(command: argparse.ArgumentParser) -> None:
-    command.add_argument("session", metavar="SESSION")
+    command.add_argument("session", metavar="SESSION", nargs="?", help="one session")
+    command.add_argument("--user", metavar="ID", help="every session of this user (SPEC §9)")
     command.add_argument("--by", help="who purges, for the record (default: the OS user)")
     command.add_argument("--reason", help="why, for the record")
     command.add_argument("--yes", action="store_true", help="confirm: the log cannot be recovered")
     _add_data_dir(command)
     command.set_defaults(
-        func=lambda args, config: operations.purge_session(
-            config.data_dir, args.session, args.by, args.reason, args.yes
+        func=lambda args, config: operations.purge_logs(
+            config.data_dir, args.session, args.user, args.by, args.reason, args.yes
         )
     )
+
+
+def _add_users(command: argparse.ArgumentParser) -> None:
+    actions = command.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="a new user and their key (printed once)")
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="an admin (the first one: here)")
+    _add_data_dir(add)
+    add.add_argument("--log", metavar="URL", help=LOG_HELP)
+    add.set_defaults(func=lambda args, config: users.add_user(config, args.name, args.admin))
+    listing = actions.add_parser("list", help="every user, their role and live keys")
+    listing.add_argument("--json", action="store_true", help="print them as JSON")
+    _add_data_dir(listing)
+    listing.add_argument("--log", metavar="URL", help=LOG_HELP)
+    listing.set_defaults(func=lambda args, config: users.list_users(config, args.json))

@@ -40,6 +40,7 @@ from tests.service import (
     test_settings_api,
     test_stream_resume,
     test_trees_api,
+    test_users_api,
 )
 
 MODULES = (
@@ -57,6 +58,7 @@ MODULES = (
     test_security,
     test_stream_resume,
     test_trees_api,
+    test_users_api,
 )
 
 

@@ -16,7 +16,10 @@ import orjson
 import pytest
 
 from orion_events.ops.copy import MigrationError, migrate
+from orion_events.storage.files.log import FileLog
+from orion_events.storage.postgres.log import PostgresLog
 from orion_events.storage.postgres.verify import verify_database
+from orion_events.store.store import Store
 from service.app import create_app
 from service.cli import main
 from service.config import Config
@@ -285,3 +288,31 @@ async def test_a_copy_into_files_survives_a_power_cut_right_after_it(
     power_cut_disk.cut()
 
     assert log_bytes(back) == log_bytes(var)
+
+
+async def test_the_users_log_goes_both_ways_and_is_verified(
+    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    var, back, copy = tmp_path / "var", tmp_path / "back", tmp_path / "copy"
+    store = Store(FileLog(var))
+    await store.open()
+    root = await store.accounts.create_user("root", "admin")
+    alice = await store.accounts.create_user("alice", "user")
+    await store.accounts.revoke_key(alice.key_id)
+    await store.create_session(title="root's", owner=root.user.id)
+    await store.close()
+
+    assert await run_cli("migrate", "--from", str(var), "--to", pg_url) == 0
+    assert await run_cli("migrate", "--from", pg_url, "--to", str(back)) == 0
+    assert (back / "users.jsonl").read_bytes() == (var / "users.jsonl").read_bytes()
+    assert await run_cli("verify", "--data-dir", str(back)) == 0
+    assert await run_cli("backup", str(copy), "--data-dir", str(back)) == 0
+    assert (copy / "users.jsonl").read_bytes() == (var / "users.jsonl").read_bytes()
+    capsys.readouterr()
+    on_pg = Store(PostgresLog(pg_url))
+    await on_pg.open()
+    try:
+        assert on_pg.accounts.user_of(root.key) is not None
+        assert on_pg.accounts.user_of(alice.key) is None  # revoked before the copy
+    finally:
+        await on_pg.close()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from orion_events.domain.errors import PreconditionFailed
+from orion_events.domain.users import Access
 from orion_events.storage.postgres.log import PostgresLog
 from orion_events.store.store import Store
 from service.payloads import session_json, settings_json
@@ -157,3 +158,33 @@ async def test_a_replica_holding_a_session_cold_follows_its_tree(pg_url: str) ->
     finally:
         await a.close()
         await b.close()
+
+
+async def test_users_and_keys_follow_from_one_replica_to_the_other(
+    replicas: tuple[Store, Store],
+) -> None:
+    """A user made through A signs in through B; a key revoked through A is refused by B
+    once B has followed the event (how soon is bench/replicas.py's kind of question); a
+    session made through A for alice is hers on B, and no one else's."""
+    a, b = replicas
+    root = await a.accounts.create_user("root", "admin")
+    alice = await a.accounts.create_user("alice", "user")
+    await eventually(lambda: b.accounts.user_of(alice.key) is not None)
+    assert b.accounts.user_of(root.key) is not None
+    second = await b.accounts.issue_key(alice.user.id)  # through the other one
+    await eventually(lambda: a.accounts.user_of(second.key) is not None)
+    mine = await a.create_session(title="alice's", owner=alice.user.id)
+    await eventually(lambda: b.view_of(mine.id) is not None)
+    view = b.view_of(mine.id)
+    assert view is not None
+    users = b.accounts.view
+    assert Access(users.users[alice.user.id], users.first_admin).owns(view)
+    assert not Access(users.users[root.user.id], users.first_admin).owns(view)
+    assert [s.id for s in b.sessions(owners=(alice.user.id,)).sessions] == [mine.id]
+    assert b.sessions(owners=(root.user.id, None)).sessions == []
+
+    await a.accounts.revoke_key(alice.key_id)
+    assert b.accounts.user_of(alice.key) is None  # at once: A answered once B had it
+    assert b.accounts.user_of(second.key) is not None
+    await b.accounts.disable_user(alice.user.id)
+    assert a.accounts.user_of(second.key) is None

@@ -712,3 +712,43 @@ def test_the_helper_reader_sees_what_a_broken_fence_would_do() -> None:
 def test_the_timeline_says_what_a_tree_event_did(event: object, said: str) -> None:
     recorded = Recorded("s", 1, "e", "2026-01-01T00:00:00.000000Z", event)  # type: ignore[arg-type]
     assert summary(recorded) == said
+
+
+async def test_purge_of_a_user_removes_their_sessions_alone_and_records_each(
+    cli: Cli, data_dir: Path, built: Built
+) -> None:
+    """The sessions from before users are the first admin's; alice's own are hers."""
+    store = Store(FileLog(data_dir))
+    await store.open()
+    try:
+        root = (await store.accounts.create_user("root", "admin")).user.id
+        alice = (await store.accounts.create_user("alice", "user")).user.id
+        hers = [(await store.create_session(title=f"a{n}", owner=alice)).id for n in range(2)]
+        await store.fork_session(hers[0], owner=alice)
+        mine = (await store.create_session(title="root's", owner=root)).id
+    finally:
+        await store.close()
+    sessions = data_dir / "sessions"
+    before = {p.name for p in sessions.iterdir()}
+
+    assert (await cli("purge", "--user", alice)).code == 2  # without --yes: nothing
+    assert {p.name for p in sessions.iterdir()} == before
+    run = await cli("purge", "--user", alice, "--yes", "--by", "dpo", "--reason", "left")
+
+    assert run.code == 0, run.err
+    assert f"purged 3 sessions of user {alice}, by dpo" in run.out
+    left = {p.name for p in sessions.iterdir()}
+    assert len(left) == len(before) - 3  # hers and the fork of one of them
+    assert not {f"{s}.jsonl" for s in hers} & left
+    assert f"{mine}.jsonl" in left
+    assert all(f"{s}.jsonl" in left for s in built.all)  # the first admin's, from before users
+    records = [
+        orjson.loads(line)["data"]
+        for line in (data_dir / "operations.jsonl").read_bytes().splitlines()
+    ]
+    assert len(records) == 3
+    assert {r["reason"] for r in records} == {f"purge of user {alice}: left"}
+    assert {r["by"] for r in records} == {"dpo"}
+    unknown = await cli("purge", "--user", str(uuid.uuid4()), "--yes", "--by", "dpo")
+    assert unknown.code == 2
+    assert "no user" in unknown.err

@@ -183,5 +183,7 @@ async def test_the_watch_sees_a_read_of_a_log(make_client, data_dir, store_calls
 def test_every_route_with_an_id_is_covered() -> None:
     """A route with a path variable of another name would escape the cases above: none has."""
     with_variables = [(m, p) for m, p, _ in ROUTES if "{" in p and p != "/{path:.*}"]
-    assert with_variables == ID_ROUTES
+    users = [(m, p) for m, p in with_variables if p.startswith(("/api/users/", "/api/keys/"))]
+    assert with_variables == ID_ROUTES + users  # the users' routes: tests/service/test_users_api
     assert len(ID_ROUTES) == 15
+    assert len(users) == 3

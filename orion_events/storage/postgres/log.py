@@ -35,6 +35,7 @@ from orion_events.domain.events import Recorded
 from orion_events.storage.commit_queue import CommitQueue
 from orion_events.storage.files.lineindex import LogSpan
 from orion_events.storage.port import LoadedStream, Resume
+from orion_events.storage.postgres.acks import ACK_CHANNEL, LISTENER, Acks
 from orion_events.storage.postgres.appends import (
     CONNECTION_RETRIES,
     Ambiguous,
@@ -86,6 +87,7 @@ class PostgresLog:
         self._reads = ReadPool()
         self._last_position = 0
         self._advanced = asyncio.Event()
+        self._acks = Acks()
         self._damaged: dict[str, RowDamage] = {}
         self._failed: dict[str, str] = {}
 
@@ -144,15 +146,24 @@ class PostgresLog:
 
     async def _listen(self) -> None:
         """(Re)open the connection that LISTENs for other processes' appends."""
-        listener = await asyncpg.connect(
-            self.url, server_settings={"application_name": "orion-events-listener"}
-        )
+        listener = await asyncpg.connect(self.url, server_settings={"application_name": LISTENER})
         try:
             await listener.add_listener(CHANNEL, self._on_notify)
+            await listener.add_listener(ACK_CHANNEL, self._acks.on_ack)
         except BaseException:
             await listener.close()
             raise
         self._listener = listener
+
+    async def followed(self, stream: str, seq: int) -> None:
+        with unavailable("acknowledge what this replica applied"):
+            await self._acks.say(self._opened(), stream, seq)
+
+    async def followed_by_all(self, stream: str, seq: int, within: float) -> bool:
+        assert self._listener is not None
+        pid = self._listener.get_server_pid()
+        with unavailable("wait for the other replicas"):
+            return await self._acks.wait_for_all(self._opened(), pid, stream, seq, within)
 
     def _on_notify(self, connection: object, pid: int, channel: str, payload: object) -> None:
         with contextlib.suppress(ValueError, TypeError):

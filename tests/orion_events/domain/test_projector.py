@@ -17,6 +17,7 @@ from orion_events.domain.events import (
     SessionCreated,
     SessionRenamed,
     SettingsChanged,
+    SettingsReset,
 )
 from orion_events.domain.projector import (
     AUTO_TITLE_MAX_CODE_POINTS,
@@ -44,7 +45,7 @@ def test_golden_log_replays_to_the_committed_views() -> None:
         sessions[view.id] = {**session_json(view), "deleted": view.deleted}
     settings = scan((GOLDEN / "var" / "settings.jsonl").read_bytes(), "settings")
     assert sessions == expected["sessions"]
-    assert settings_json(replay_settings(settings.records)) == expected["settings"]
+    assert settings_json(replay_settings(settings.records).shared) == expected["settings"]
 
 
 def _events(*events: object, stream: str = "s") -> list[Recorded]:
@@ -253,9 +254,9 @@ def test_settings_replay_applies_changes_in_order() -> None:
             SettingsChanged({"theme": "auto", "max_tokens": 10}),
             stream="settings",
         )
-    )
+    ).shared
     assert asdict(view) | {} == {
-        **asdict(replay_settings([])),
+        **asdict(replay_settings([]).shared),
         "theme": "auto",
         "max_tokens": 10,
         "version": 2,
@@ -290,7 +291,7 @@ def golden_audit_replay() -> dict[str, object]:
     return {
         "sessions": sessions,
         "events": events,
-        "settings": settings_json(replay_settings(settings.records)),
+        "settings": settings_json(replay_settings(settings.records).shared),
         "settings_events": [event_json(r) for r in settings.records],
         "keys": sorted([*scope_key, *entry] for scope_key, entry in keys.items()),
         "positions": sorted(positions),
@@ -327,3 +328,20 @@ def test_golden_audit_log_replays_to_the_committed_views() -> None:
         "restore-1",
         "reset-1",
     }
+
+
+def test_each_user_has_their_own_settings_in_the_one_log() -> None:
+    book = replay_settings(
+        _events(
+            SettingsChanged({"theme": "light"}),
+            SettingsChanged({"theme": "auto"}, user_id="u1"),
+            SettingsChanged({"max_tokens": 5}, user_id="u2"),
+            SettingsReset(user_id="u1"),
+            stream="settings",
+        )
+    )
+    assert (book.shared.theme, book.shared.version) == ("light", 1)
+    assert (book.of("u1").theme, book.of("u1").version) == ("dark", 4)  # reset: the defaults
+    assert (book.of("u2").max_tokens, book.of("u2").theme, book.of("u2").version) == (5, "dark", 3)
+    assert book.of("u3").version == 0
+    assert book.version == 4

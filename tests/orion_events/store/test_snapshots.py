@@ -157,7 +157,7 @@ async def test_a_snapshot_from_before_trees_is_ignored_not_misread(data_dir: Pat
     start = raw.index(b"\n") + 1
     length = int.from_bytes(raw[start : start + 8], "little")
     header = orjson.loads(raw[start + 8 : start + 8 + length])
-    assert header["format"] == snapshot.FORMAT == 5
+    assert header["format"] == snapshot.FORMAT == 6
     header["format"] = 4
     header["sessions"] = [[*row[:9], row[9], row[9] or 0] for row in header["sessions"]]
     encoded = orjson.dumps(header)
