@@ -290,7 +290,7 @@ async def test_a_copy_into_files_survives_a_power_cut_right_after_it(
     assert log_bytes(back) == log_bytes(var)
 
 
-async def test_the_users_log_goes_both_ways_and_is_verified(
+async def test_the_users_log_goes_both_ways_is_verified_backed_up_and_restored(
     tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     var, back, copy = tmp_path / "var", tmp_path / "back", tmp_path / "copy"
@@ -308,6 +308,9 @@ async def test_the_users_log_goes_both_ways_and_is_verified(
     assert await run_cli("verify", "--data-dir", str(back)) == 0
     assert await run_cli("backup", str(copy), "--data-dir", str(back)) == 0
     assert (copy / "users.jsonl").read_bytes() == (var / "users.jsonl").read_bytes()
+    restored = tmp_path / "restored"
+    assert await run_cli("restore", str(copy), "--data-dir", str(restored)) == 0
+    assert (restored / "users.jsonl").read_bytes() == (var / "users.jsonl").read_bytes()
     capsys.readouterr()
     on_pg = Store(PostgresLog(pg_url))
     await on_pg.open()
