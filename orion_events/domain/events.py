@@ -112,6 +112,22 @@ class SessionForked:
 
 
 @frozen
+class SessionImported:
+    """A session's first event when it came from another chat tool (SPEC §10): the whole
+    conversation in one event, so it is written all or nothing, with where it came from."""
+
+    kind: ClassVar[str] = "session_imported"
+    title: str | None
+    metadata: Metadata
+    messages: Sequence[Mapping[str, Any]]  # as in session_forked: parents first, with parent_id
+    current_id: str | None
+    created_at: str  # when the source says the conversation began
+    source: str  # the format it came from: chatgpt, openwebui, librechat, orion
+    source_id: str  # its id there: importing it again finds it and writes nothing
+    owner: str | None = None
+
+
+@frozen
 class SessionRestored:
     kind: ClassVar[str] = "session_restored"
 
@@ -188,6 +204,7 @@ class SettingsReset:
 SessionEvent: TypeAlias = (
     SessionCreated
     | SessionForked
+    | SessionImported
     | SessionRenamed
     | MetadataUpdated
     | MessageAdded
@@ -207,6 +224,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
     for cls in (
         SessionCreated,
         SessionForked,
+        SessionImported,
         SessionRenamed,
         MetadataUpdated,
         MessageAdded,
@@ -264,6 +282,7 @@ _TREE_DEFAULTS: Final[Mapping[str, Mapping[str, object]]] = {
     # and the owner, left out without users: a log written without them stays as it was
     SessionCreated.kind: {"owner": None},
     SessionForked.kind: {"current_id": AT_CURRENT_LEAF, "owner": None},
+    SessionImported.kind: {"owner": None},
     SettingsChanged.kind: {"user_id": None},
     SettingsReset.kind: {"user_id": None},
 }

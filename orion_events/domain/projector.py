@@ -22,6 +22,7 @@ from orion_events.domain.events import (
     SessionCreated,
     SessionDeleted,
     SessionForked,
+    SessionImported,
     SessionRenamed,
     SessionRestored,
     SettingsChanged,
@@ -35,6 +36,7 @@ from orion_events.domain.views import (
     SessionView,
     SettingsBook,
     SettingsView,
+    TitleSource,
 )
 
 # What a log folds to under these rules. Views are derived, so a rule may change (a title is
@@ -100,9 +102,12 @@ def message_from_data(data: Mapping[str, Any]) -> MessageView:
     )
 
 
-def _forked_tree(recorded: Recorded, event: SessionForked) -> tuple[MessageList, MessageTree]:
-    """A fork's messages and tree. Each message names its parent, an earlier one of the fork's
-    (a fork from before trees names none: its messages are one chain)."""
+def _carried_tree(
+    recorded: Recorded, event: SessionForked | SessionImported
+) -> tuple[MessageList, MessageTree]:
+    """The messages and tree a session starts with (a fork's, an import's). Each message names
+    its parent, an earlier one of the event's (a fork from before trees names none: its
+    messages are one chain)."""
     messages, tree = MessageList(), MessageTree()
     for data in event.messages:
         message = message_from_data(data)
@@ -126,6 +131,14 @@ def _parent(tree: MessageTree, recorded: Recorded, parent_id: object) -> int:
     return number
 
 
+def title_source_of(event: SessionCreated | SessionForked | SessionImported) -> TitleSource:
+    """Where a new session's title comes from: the fork's source, else the client's title when
+    one was given, else the default until a user message names the session."""
+    if isinstance(event, SessionForked):
+        return event.title_source  # type: ignore[return-value]
+    return "default" if event.title is None else "client"
+
+
 def _first_view(recorded: Recorded) -> SessionView:
     event = recorded.event
     if isinstance(event, SessionCreated):
@@ -135,22 +148,36 @@ def _first_view(recorded: Recorded) -> SessionView:
             updated_at=recorded.at,
             version=recorded.seq,
             title=event.title if event.title is not None else DEFAULT_TITLE,
-            title_source="client" if event.title is not None else "default",
+            title_source=title_source_of(event),
             metadata=dict(event.metadata),
             owner=event.owner,
         )
     if isinstance(event, SessionForked):
-        messages, tree = _forked_tree(recorded, event)
+        messages, tree = _carried_tree(recorded, event)
         return SessionView(
             id=recorded.stream,
             created_at=recorded.at,
             updated_at=recorded.at,
             version=recorded.seq,
             title=event.title,
-            title_source=event.title_source,  # type: ignore[arg-type]
+            title_source=title_source_of(event),
             metadata=dict(event.metadata),
             messages=messages,
             forked_from=(event.source_session, event.source_version),
+            tree=tree,
+            owner=event.owner,
+        )
+    if isinstance(event, SessionImported):
+        messages, tree = _carried_tree(recorded, event)
+        return SessionView(
+            id=recorded.stream,
+            created_at=event.created_at,
+            updated_at=recorded.at,
+            version=recorded.seq,
+            title=event.title if event.title is not None else DEFAULT_TITLE,
+            title_source=title_source_of(event),
+            metadata=dict(event.metadata),
+            messages=messages,
             tree=tree,
             owner=event.owner,
         )
@@ -249,7 +276,7 @@ class _Draft:
                 self.deleted = True
             case SessionRestored():
                 self.deleted = False
-            case SessionCreated() | SessionForked():
+            case SessionCreated() | SessionForked() | SessionImported():
                 raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: a second first event")
             case _:
                 raise CorruptLog(

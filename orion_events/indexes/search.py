@@ -26,6 +26,7 @@ from orion_events.domain.events import (
     SessionCreated,
     SessionDeleted,
     SessionForked,
+    SessionImported,
     SessionPurged,
     SessionRenamed,
     SessionRestored,
@@ -35,7 +36,7 @@ from orion_events.domain.events import (
     UserDisabled,
 )
 from orion_events.domain.ids import is_canonical, message_key
-from orion_events.domain.projector import auto_title_for
+from orion_events.domain.projector import auto_title_for, title_source_of
 from orion_events.domain.views import SessionView
 from orion_events.indexes.search_postings import MessagePostings
 from orion_events.indexes.search_query import Query, SearchHit, SearchPage, Titles
@@ -85,9 +86,10 @@ class SearchIndex:
                 )
                 if event.title is not None:
                     self._set_title(session, event.title)
-            case SessionForked():
-                session = self._new_session(recorded, event.title_source)
-                if event.title_source != "default":
+            case SessionForked() | SessionImported():
+                source = title_source_of(event)  # the projector's rule
+                session = self._new_session(recorded, source)
+                if source != "default" and event.title is not None:
                     self._set_title(session, event.title)
                 for data in event.messages:
                     self._add_message(session, data["id"], data["content"])

@@ -14,6 +14,7 @@ from orion_events.domain.events import (
     Recorded,
     SessionCreated,
     SessionForked,
+    SessionImported,
     SettingsChanged,
     SettingsReset,
 )
@@ -65,7 +66,7 @@ def settings_scope(user_id: str | None) -> str:
 
 def _scope(recorded: Recorded) -> str:
     event = recorded.event
-    if isinstance(event, SessionCreated | SessionForked):
+    if isinstance(event, SessionCreated | SessionForked | SessionImported):
         return new_sessions(event.owner)
     if isinstance(event, SettingsReset | SettingsChanged):
         return settings_scope(event.user_id)

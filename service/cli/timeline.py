@@ -11,6 +11,7 @@ from orion_events.domain.events import (
     Recorded,
     SessionCreated,
     SessionForked,
+    SessionImported,
     SessionRenamed,
 )
 
@@ -35,6 +36,11 @@ def summary(recorded: Recorded) -> str:
             said = "untitled" if title is None else f"title {_quoted(title)}"
             return said + (
                 f", metadata {_snippet(', '.join(sorted(metadata)))}" if metadata else ""
+            )
+        case SessionImported() as imported:
+            return (
+                f"from {imported.source} {_quoted(imported.source_id)}, "
+                f"{len(imported.messages)} messages, begun {imported.created_at}"
             )
         case SessionForked() as fork:
             return (

@@ -27,6 +27,7 @@ from orion_events.domain.events import (
     MessageAdded,
     MessageDeleted,
     Recorded,
+    SessionImported,
     SessionPurged,
 )
 from orion_events.domain.streams import OPERATIONS_STREAM
@@ -707,6 +708,10 @@ def test_the_helper_reader_sees_what_a_broken_fence_would_do() -> None:
             "message p1234567 and the 2 replies below it",
         ),
         (CurrentChanged("c1234567890"), "the branch through c1234567"),
+        (
+            SessionImported("t", {}, [{}, {}], None, "2024-01-01T00:00:00Z", "chatgpt", "c-9"),
+            'from chatgpt "c-9", 2 messages, begun 2024-01-01T00:00:00Z',
+        ),
     ],
 )
 def test_the_timeline_says_what_a_tree_event_did(event: object, said: str) -> None:

@@ -7,6 +7,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -24,6 +25,7 @@ from orion_events.domain.events import (
     Recorded,
     SessionCreated,
     SessionForked,
+    SessionImported,
 )
 from orion_events.domain.projector import SessionFold, apply_session, replay_session
 from orion_events.domain.views import SessionView
@@ -360,3 +362,36 @@ def test_golden_log_with_branches_replays_to_the_committed_views() -> None:
     assert fork_of_version["current_id"] == fork_of_version["messages"][-1]["id"]
     cleared = got["sessions"]["00000000-0000-4000-8000-00000000021c"]
     assert [m["content"] for m in cleared["every"]] == ["after the clear"]
+
+
+def test_an_imported_conversation_is_its_whole_tree_with_its_own_times() -> None:
+    """SPEC §10: one event holds the conversation; the messages keep their timestamps and the
+    session the time the source says it began."""
+    at = "2024-03-01T08:00:00.000000Z"
+    messages = [
+        {"id": i, "role": r, "content": i, "timestamp": f"2024-03-01T08:0{n}:00.000000Z",
+         "agent": None, "model": m, "parent_id": p}
+        for n, (i, r, m, p) in enumerate(
+            [("q", "user", None, None), ("a1", "assistant", "gpt-4", "q"),
+             ("a2", "assistant", "gpt-4o", "q"), ("f", "user", None, "a1")]
+        )
+    ]  # fmt: skip
+    event = SessionImported(
+        "From ChatGPT", {"imported_from": "chatgpt", "source_id": "c-1"}, messages, "a2",
+        at, "chatgpt", "c-1",
+    )  # fmt: skip
+    view = replay_session(recorded([event]))
+    assert view is not None
+    ids, current, links = shape(view)
+    assert (ids, current) == (["q", "a2"], "a2")  # the source's current branch
+    assert links["a2"] == ("q", ["a1", "a2"])
+    assert view.created_at == at
+    assert [m.timestamp for m in view.live_messages] == [m["timestamp"] for m in messages]
+    assert [m.model for m in view.live_messages] == [None, "gpt-4", "gpt-4o", None]
+    assert (view.title, view.title_source) == ("From ChatGPT", "client")
+    assert dict(view.metadata) == {"imported_from": "chatgpt", "source_id": "c-1"}
+    untitled = replay_session(recorded([attrs.evolve(event, title=None)]))
+    assert untitled is not None
+    assert untitled.title_source == "default"
+    with pytest.raises(CorruptLog, match="a second first event"):
+        replay_session(recorded([event, event]))

@@ -19,6 +19,7 @@ from orion_events.domain.events import (
     SessionCreated,
     SessionDeleted,
     SessionForked,
+    SessionImported,
     SessionPurged,
     SessionRenamed,
     SessionRestored,
@@ -419,3 +420,17 @@ def test_edits_compact_postings_without_changing_results(feed: Feed) -> None:
     # Queries left it compacted, or with no more dead records than the threshold allows.
     assert not posting.pending
     assert len(posting.messages) - posting.live <= max(posting.live, 16)
+
+
+def test_an_imported_session_is_searched_in_every_branch_and_by_its_title() -> None:
+    feed = Feed()
+    messages = [
+        {"id": i, "role": "user", "content": text, "timestamp": "2024-01-01T00:00:00.000000Z",
+         "agent": None, "model": None, "parent_id": parent}
+        for i, text, parent in [("q", "zebra question", None), ("a", "quagga answer", "q"),
+                                ("b", "okapi answer", "q")]
+    ]  # fmt: skip
+    feed("s1", SessionImported("Safari notes", {}, messages, "b", "2024-01-01T00:00:00.000000Z",
+                               "openwebui", "w-1"))  # fmt: skip
+    for word in ("quagga", "okapi", "zebra", "safari"):
+        assert [h.session_id for h in feed.index.search(word).hits] == ["s1"], word
