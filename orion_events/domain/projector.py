@@ -140,48 +140,34 @@ def title_source_of(event: SessionCreated | SessionForked | SessionImported) -> 
 
 
 def _first_view(recorded: Recorded) -> SessionView:
+    """A session as its first event makes it: created empty, or forked or imported with the
+    messages and tree the event carries."""
     event = recorded.event
+    if not isinstance(event, SessionCreated | SessionForked | SessionImported):
+        raise CorruptLog(
+            f"{recorded.stream} seq {recorded.seq}: {event.kind} before session_created"
+        )
     if isinstance(event, SessionCreated):
-        return SessionView(
-            id=recorded.stream,
-            created_at=recorded.at,
-            updated_at=recorded.at,
-            version=recorded.seq,
-            title=event.title if event.title is not None else DEFAULT_TITLE,
-            title_source=title_source_of(event),
-            metadata=dict(event.metadata),
-            owner=event.owner,
-        )
+        messages, tree = MessageList(), MessageTree()
+    else:
+        messages, tree = _carried_tree(recorded, event)
+    forked_from = None
     if isinstance(event, SessionForked):
-        messages, tree = _carried_tree(recorded, event)
-        return SessionView(
-            id=recorded.stream,
-            created_at=recorded.at,
-            updated_at=recorded.at,
-            version=recorded.seq,
-            title=event.title,
-            title_source=title_source_of(event),
-            metadata=dict(event.metadata),
-            messages=messages,
-            forked_from=(event.source_session, event.source_version),
-            tree=tree,
-            owner=event.owner,
-        )
-    if isinstance(event, SessionImported):
-        messages, tree = _carried_tree(recorded, event)
-        return SessionView(
-            id=recorded.stream,
-            created_at=event.created_at,
-            updated_at=recorded.at,
-            version=recorded.seq,
-            title=event.title if event.title is not None else DEFAULT_TITLE,
-            title_source=title_source_of(event),
-            metadata=dict(event.metadata),
-            messages=messages,
-            tree=tree,
-            owner=event.owner,
-        )
-    raise CorruptLog(f"{recorded.stream} seq {recorded.seq}: {event.kind} before session_created")
+        forked_from = (event.source_session, event.source_version)
+    return SessionView(
+        id=recorded.stream,
+        # an import begins when its source says; the others when their event was written
+        created_at=event.created_at if isinstance(event, SessionImported) else recorded.at,
+        updated_at=recorded.at,
+        version=recorded.seq,
+        title=event.title if event.title is not None else DEFAULT_TITLE,
+        title_source=title_source_of(event),
+        metadata=dict(event.metadata),
+        messages=messages,
+        forked_from=forked_from,
+        tree=tree,
+        owner=event.owner,
+    )
 
 
 class _Draft:
