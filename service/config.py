@@ -14,6 +14,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
 DEFAULT_DATA_DIR = "var"
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
+DEFAULT_IMPORT_MAX_MB = 64
 SYNC_MODES: tuple[SyncMode, ...] = ("fdatasync", "syncfs")
 
 
@@ -39,6 +40,7 @@ class Config:
     max_open_logs: int = MAX_OPEN_LOGS  # log files kept open for appending (LRU)
     # A PostgreSQL URL (postgresql://user@host/db): the log lives there instead of data_dir.
     log_url: str | None = None
+    import_max_mb: int = DEFAULT_IMPORT_MAX_MB  # the largest body POST /api/import takes
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Config:
@@ -57,6 +59,13 @@ class Config:
             raise ConfigError(f"ORION_MAX_OPEN_LOGS must be a number of files, not {max_open!r}")
         if int(max_open) < 1:
             raise ConfigError("ORION_MAX_OPEN_LOGS must be at least 1")
+        import_max = environ.get("ORION_IMPORT_MAX_MB", str(DEFAULT_IMPORT_MAX_MB))
+        if not (import_max.isascii() and import_max.isdigit() and 0 < len(import_max) <= 6):
+            raise ConfigError(
+                f"ORION_IMPORT_MAX_MB must be a number of megabytes, not {import_max!r}"
+            )
+        if int(import_max) < 1:
+            raise ConfigError("ORION_IMPORT_MAX_MB must be at least 1")
         sync = environ.get("ORION_SYNC", "fdatasync")
         if sync not in SYNC_MODES:
             raise ConfigError(f"ORION_SYNC must be one of {', '.join(SYNC_MODES)}, not {sync!r}")
@@ -70,6 +79,7 @@ class Config:
             log_url=log_url,
             sync=sync,
             max_open_logs=int(max_open),
+            import_max_mb=int(import_max),
         )
 
     def with_flags(

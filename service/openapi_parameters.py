@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orion_events.domain.branches import PAGE_MAX
+from orion_events.imports.conversation import SOURCES
 from orion_events.store.store import MAX_PAGE
 from service.openapi_schemas import UUID, Schema, schema_ref
 from service.payloads import MAX_COUNT
@@ -189,6 +190,13 @@ def parameters() -> dict[str, Schema]:
             "required": False,
             "schema": {"type": "string", "enum": ["json", "markdown"], "default": "json"},
         },
+        "ImportFormat": {
+            "name": "format",
+            "in": "query",
+            "required": False,
+            "description": "The export's format; told from its first item when not given.",
+            "schema": {"type": "string", "enum": list(SOURCES)},
+        },
         "Query": {
             "name": "q",
             "in": "query",
@@ -226,7 +234,7 @@ ERRORS = {
     405: "The path exists but not with this method; the Allow header lists those it has.",
     409: "Conflict: the session's log is damaged and read-only, or the session is not deleted.",
     412: "If-Match names a version the session (or the settings) is not at; nothing was appended.",
-    413: "The body is larger than the limit (2 MiB by default).",
+    413: "The body is larger than the limit (2 MiB by default; an import's, 64 MiB).",
     415: "The body is not application/json in UTF-8.",
     422: "A field, parameter or header is invalid or unknown; error.field names it.",
     503: "Storage failed (a write or fsync); nothing was acknowledged. Retry later.",

@@ -25,6 +25,7 @@ from service.answers import idempotency_key, next_link, send_created, send_sessi
 from service.app_keys import RESPONSE_CACHE
 from service.bodies import json_pieces, send_pieces
 from service.export import export_json, export_markdown
+from service.import_route import import_conversations
 from service.message_routes import (
     add_message,
     delete_message,
@@ -319,6 +320,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/settings", get_settings),
     ("PATCH", "/api/settings", patch_settings),
     ("POST", "/api/settings/reset", reset_settings),
+    ("POST", "/api/import", import_conversations),
     ("GET", "/api/me", user_routes.me),
     ("GET", "/api/users", user_routes.list_users),
     ("POST", "/api/users", user_routes.create_user),

@@ -154,20 +154,37 @@ def _first_view(recorded: Recorded) -> SessionView:
     forked_from = None
     if isinstance(event, SessionForked):
         forked_from = (event.source_session, event.source_version)
+    created_at = updated_at = recorded.at
+    title = DEFAULT_TITLE if event.title is None else event.title
+    title_source = title_source_of(event)
+    if isinstance(event, SessionImported):
+        # An import lives when its source says, and is listed among the chats of that time, not
+        # above everything as if it had just been written.
+        created_at = event.created_at
+        updated_at = max([created_at, *(m["timestamp"] for m in event.messages)])
+        if event.title is None:  # named by its first user message, as a chat here would be
+            named = _first_user_title(messages)
+            title, title_source = (named, "auto") if named else (title, title_source)
     return SessionView(
         id=recorded.stream,
-        # an import begins when its source says; the others when their event was written
-        created_at=event.created_at if isinstance(event, SessionImported) else recorded.at,
-        updated_at=recorded.at,
+        created_at=created_at,
+        updated_at=updated_at,
         version=recorded.seq,
-        title=event.title if event.title is not None else DEFAULT_TITLE,
-        title_source=title_source_of(event),
+        title=title,
+        title_source=title_source,
         metadata=dict(event.metadata),
         messages=messages,
         forked_from=forked_from,
         tree=tree,
         owner=event.owner,
     )
+
+
+def _first_user_title(messages: MessageList) -> str:
+    for message in messages:
+        if message.role == "user" and (named := auto_title(message.content)):
+            return named
+    return ""
 
 
 class _Draft:

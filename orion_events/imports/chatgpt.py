@@ -11,10 +11,14 @@ message, custom instructions, tool calls and their output) is scaffolding that
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from orion_events.imports.conversation import BrokenConversation, Conversation, SourceMessage
+from orion_events.imports.conversation import (
+    BrokenConversation,
+    Conversation,
+    SourceMessage,
+    epoch_time,
+)
 
 SOURCE = "chatgpt"
 _TEXT_TYPES = frozenset({"text", "multimodal_text"})
@@ -97,13 +101,7 @@ def _parts_text(parts: Any) -> str:
 
 def _time(value: Any, fallback: str | None) -> str | None:
     """Seconds since 1970 (a float, as ChatGPT writes them) as the log's RFC 3339 text."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return fallback
-    try:
-        moment = datetime.fromtimestamp(float(value), UTC)
-    except (OverflowError, OSError, ValueError):
-        return fallback
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    return epoch_time(value) or fallback
 
 
 __all__ = ["SOURCE", "is_conversation", "read"]

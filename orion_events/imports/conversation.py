@@ -10,19 +10,28 @@ here, once.
   makes it broken: it is reported, and nothing of it is written.
 - The current leaf is the source's (moved up to the nearest kept message when the source's
   was left out), or else the newest leaf.
+- What the API would refuse is refused here too (a message over 1 MiB, a model name too long,
+  too much metadata), with the message's reason, except a title too long, which is cut: a
+  conversation is not lost for its title.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from attrs import field, frozen
 
+from orion_events.domain import rules
+from orion_events.domain.errors import InvalidInput
 from orion_events.domain.events import SessionImported
 from orion_events.domain.ids import new_id
 
 SOURCES = ("chatgpt", "openwebui", "librechat", "orion")
+# The one form the log writes times in; imported times are compared with the others as text.
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 
 class BrokenConversation(ValueError):
@@ -37,6 +46,7 @@ class SourceMessage:
     text: str  # "" when the message has no text of its own (it is then left out)
     timestamp: str  # RFC 3339 UTC, as the log writes times
     model: str | None = None
+    agent: str | None = None  # only this service's own exports name one
 
 
 @frozen
@@ -48,6 +58,47 @@ class Conversation:
     messages: Mapping[str, SourceMessage]  # by the source's id, in any order
     current: str | None = None  # the source's current leaf, if it names one
     metadata: Mapping[str, str] = field(factory=dict)
+
+
+def log_time(moment: datetime) -> str:
+    """`moment` in the one form the log writes times: `YYYY-MM-DDTHH:MM:SS.ffffffZ`, UTC (a
+    naive moment is taken as UTC), so that times compare as text."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def epoch_time(value: Any) -> str | None:
+    """A number since 1970 as the log's time (None: no number, or no time). Its unit is told by
+    its size, since exports mix them: above 1e17 nanoseconds, above 1e14 microseconds, above
+    1e11 milliseconds, else seconds (1e11 seconds is the year 5138)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    seconds = float(value)
+    for limit, scale in ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3)):
+        if abs(seconds) > limit:
+            seconds /= scale
+            break
+    try:
+        return log_time(datetime.fromtimestamp(seconds, UTC))
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def iso_time(value: Any) -> str | None:
+    """An ISO 8601 text (`Z` or an offset; none: UTC) as the log's time (None: none such)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return log_time(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def later(timestamp: str, milliseconds: int = 1) -> str:
+    """The log's time `milliseconds` after `timestamp` (one of the log's times)."""
+    moment = datetime.fromisoformat(timestamp) + timedelta(milliseconds=milliseconds)
+    return log_time(moment)
 
 
 def to_event(
@@ -71,7 +122,7 @@ def to_event(
                 "role": message.role,
                 "content": message.text,
                 "timestamp": message.timestamp,
-                "agent": None,
+                "agent": message.agent,
                 "model": message.model,
                 "parent_id": None if parent is None else new[parent],
             }
@@ -82,16 +133,39 @@ def to_event(
         "imported_from": conversation.source,
         "source_id": conversation.source_id,
     }
+    try:
+        rules.metadata(metadata)
+        for item in data:
+            rules.role(item["role"])
+            rules.content(item["content"])
+            rules.optional_name(item["model"], "model")
+            rules.optional_name(item["agent"], "agent")
+            _timestamp(item["timestamp"], f"message {item['id']!r}")
+    except InvalidInput as exc:
+        raise BrokenConversation(exc.message) from None
     return SessionImported(
-        title=conversation.title,
+        title=_title(conversation.title),
         metadata=metadata,
         messages=data,
         current_id=new[current],
-        created_at=conversation.created_at,
+        created_at=_timestamp(conversation.created_at, "the conversation"),
         source=conversation.source,
         source_id=conversation.source_id,
         owner=owner,
     )
+
+
+def _title(title: str | None) -> str | None:
+    """The source's title, cut to what a title may hold (None: the projector names it)."""
+    if title is not None and title.strip():
+        return title[: rules.MAX_TITLE_CHARS]
+    return None
+
+
+def _timestamp(value: str, whose: str) -> str:
+    if not _TIMESTAMP.fullmatch(value):
+        raise BrokenConversation(f"{whose} has a time that is not RFC 3339 UTC: {value[:40]!r}")
+    return value
 
 
 def _kept_parent(
@@ -111,16 +185,26 @@ def _kept_parent(
 
 
 def _parents_first(parent_of: Mapping[str, str | None]) -> list[str]:
-    """Every message after its parent, siblings in the order the source listed them."""
-    children: dict[str | None, list[str]] = {}
-    for mid, parent in parent_of.items():
-        children.setdefault(parent, []).append(mid)
+    """Every message after its parent, otherwise in the order the source lists them: a source
+    that lists parents first (this service's export, in the order messages were added) keeps
+    its order; a message listed before its parent follows it at once."""
     order: list[str] = []
-    todo = list(reversed(children.get(None, [])))
-    while todo:
-        mid = todo.pop()
-        order.append(mid)
-        todo.extend(reversed(children.get(mid, [])))
+    placed: set[str] = set()
+    waiting: dict[str, list[str]] = {}  # by the parent they wait for, in the source's order
+
+    def place(mid: str) -> None:
+        todo = [mid]
+        while todo:
+            next_one = todo.pop()
+            order.append(next_one)
+            placed.add(next_one)
+            todo.extend(reversed(waiting.pop(next_one, [])))
+
+    for mid, parent in parent_of.items():
+        if parent is None or parent in placed:
+            place(mid)
+        else:
+            waiting.setdefault(parent, []).append(mid)
     if len(order) != len(parent_of):  # what no first message leads to hangs in a cycle
         raise BrokenConversation("some messages form a cycle, with no first message above")
     return order
@@ -147,4 +231,14 @@ def _current(
     return max(reversed(leaves), key=lambda mid: kept[mid].timestamp)
 
 
-__all__ = ["SOURCES", "BrokenConversation", "Conversation", "SourceMessage", "to_event"]
+__all__ = [
+    "SOURCES",
+    "BrokenConversation",
+    "Conversation",
+    "SourceMessage",
+    "epoch_time",
+    "iso_time",
+    "later",
+    "log_time",
+    "to_event",
+]

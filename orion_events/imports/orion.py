@@ -41,6 +41,7 @@ def read(item: Mapping[str, Any]) -> Conversation:
                 text=_text(m["content"]),
                 timestamp=_text(m["timestamp"]),
                 model=None if m.get("model") is None else _text(m["model"]),
+                agent=None if m.get("agent") is None else _text(m["agent"]),
             )
             for m in session["messages"]
         }

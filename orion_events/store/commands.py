@@ -3,7 +3,6 @@ as it stands when its turn to write comes (writer.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,6 +28,7 @@ from orion_events.domain.events import (
     SessionCreated,
     SessionDeleted,
     SessionForked,
+    SessionImported,
     SessionRenamed,
     SessionRestored,
 )
@@ -38,7 +38,8 @@ from orion_events.domain.views import MessageView, SessionView
 from orion_events.storage.port import EventLog
 from orion_events.store.current import CurrentViews
 from orion_events.store.folds import View
-from orion_events.store.idempotency import IdempotencyKey, new_sessions
+from orion_events.store.idempotency import IdempotencyKey, earlier_answer, new_sessions
+from orion_events.store.key_locks import KeyLocks
 from orion_events.store.session_reads import SessionReads
 from orion_events.store.writer import Decide, Replay, StreamWriter
 
@@ -57,7 +58,7 @@ class Commands:
         self._reads = reads
         self._writer = writer
         self._ids = ids
-        self._new_session_keys = asyncio.Lock()
+        self._new_session_keys = KeyLocks()
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -118,8 +119,20 @@ class Commands:
         )
         return await self._new_session(lambda view: [event], key)
 
-    async def _new_session(self, decide: Decide, key: IdempotencyKey | None) -> SessionView:
+    async def import_session(self, event: SessionImported) -> SessionView | None:
+        """The new session holding `event`'s conversation; None when its owner imported that
+        conversation before (nothing is written)."""
+        key = IdempotencyKey.of_import(event)
+        if earlier_answer(self._current.keys, key) is not None:
+            return None  # found without waiting on any write
         session_id = self._ids()
+        view = await self._new_session(lambda view: [event], key, session_id)
+        return view if view.id == session_id else None  # another import of it came first
+
+    async def _new_session(
+        self, decide: Decide, key: IdempotencyKey | None, session_id: str | None = None
+    ) -> SessionView:
+        session_id = session_id or self._ids()
 
         def first(view: View) -> Sequence[Event]:
             if view is not None:
@@ -128,9 +141,10 @@ class Commands:
 
         if key is None:
             return await self._write_session(session_id, first)
-        # A keyed create has no session to serialise on yet: one lock makes the key check and
-        # the write atomic, so two concurrent retries create one session.
-        async with self._new_session_keys:
+        # A keyed create has no session to serialise on yet: a lock per key makes the key check
+        # and the write atomic, so two concurrent retries create one session (and creates
+        # under other keys, an import's many conversations, are written side by side).
+        async with self._new_session_keys.holding((key.scope, key.key)):
             return await self._write_session(session_id, first, key)
 
     async def update_session(

@@ -34,6 +34,8 @@ class IdempotencyKey:
     scope: str  # the session id, or NEW_SESSIONS for requests that create one
     key: str
     fingerprint: str
+    # False when the first event carries the key in its own fields (an import's source id)
+    in_meta: bool = True
 
     @classmethod
     def of(cls, scope: str, key: str | None, *request: Any) -> IdempotencyKey | None:
@@ -47,9 +49,17 @@ class IdempotencyKey:
         digest = hashlib.blake2b(orjson.dumps(request), digest_size=12).hexdigest()
         return cls(scope, key, digest)
 
+    @classmethod
+    def of_import(cls, event: SessionImported) -> IdempotencyKey:
+        """An import's key: its source's id, so the same conversation imported again by the
+        same user is found (SPEC §10)."""
+        return cls(imports_scope(event.owner), _import_key(event), "", in_meta=False)
+
     @property
-    def meta(self) -> dict[str, str]:
+    def meta(self) -> dict[str, str] | None:
         """What the request's first event carries, so the key outlives a restart."""
+        if not self.in_meta:
+            return None
         return {"idempotency_key": self.key, "request": self.fingerprint}
 
 
@@ -64,6 +74,16 @@ def settings_scope(user_id: str | None) -> str:
     return SETTINGS_STREAM if user_id is None else f"{SETTINGS_STREAM}:{user_id}"
 
 
+def imports_scope(owner: str | None) -> str:
+    """The scope of one user's imports: each user's imports are their own, so another's import
+    of the same file neither stops theirs nor tells them it exists."""
+    return f"imports:{owner or ''}"
+
+
+def _import_key(event: SessionImported) -> str:
+    return f"{event.source}:{event.source_id}"
+
+
 def _scope(recorded: Recorded) -> str:
     event = recorded.event
     if isinstance(event, SessionCreated | SessionForked | SessionImported):
@@ -76,6 +96,10 @@ def _scope(recorded: Recorded) -> str:
 def keys_in(records: Sequence[Recorded], into: Keys) -> None:
     """Add the keys that `records` carry to `into`."""
     for recorded in records:
+        event = recorded.event
+        if isinstance(event, SessionImported):
+            scope_key = imports_scope(event.owner), _import_key(event)
+            into[scope_key] = (recorded.stream, recorded.seq, "")
         if recorded.meta and "idempotency_key" in recorded.meta:
             scope = _scope(recorded)
             entry = (recorded.stream, recorded.seq, recorded.meta.get("request", ""))

@@ -16,8 +16,10 @@ _INDEX_SLICE = 2000  # messages indexed between yields to the event loop while b
 
 
 class SearchFeeder:
-    def __init__(self, history: History) -> None:
+    def __init__(self, history: History, *, enabled: bool = True) -> None:
+        """Not `enabled`: no index is built or fed (a command's store that never searches)."""
         self._history = history
+        self._enabled = enabled
         self.index = SearchIndex()
         # Committed events wait here to be indexed: until the index is built (in the background
         # after start-up; searches wait for the build), and then until the writers that
@@ -33,6 +35,8 @@ class SearchFeeder:
         return self._ready.is_set()
 
     def start(self, views: list[SessionView]) -> None:
+        if not self._enabled:
+            return
         self._builder = asyncio.create_task(self._build(views))
 
     def stop(self) -> None:
@@ -41,7 +45,8 @@ class SearchFeeder:
 
     def committed(self, records: Iterable[Recorded]) -> None:
         """Events of sessions that are now durable, to index."""
-        self._backlog.extend(records)
+        if self._enabled:
+            self._backlog.extend(records)
 
     async def search(
         self,

@@ -55,13 +55,14 @@ class Store(StoreWrites):
         ids: Callable[[], str] = new_id,
         snapshot_events: int | None = 10_000,
         cache_bytes: int | None = None,
+        search: bool = True,
     ) -> None:
         self._log = log
         self._history = History(log)
         self._heap = HeapKeeper()
         self._current = CurrentViews(None if cache_bytes is None else MessageBudget(cache_bytes))
         self._reads = SessionReads(self._current, self._history)
-        self._search_feeder = SearchFeeder(self._history)
+        self._search_feeder = SearchFeeder(self._history, enabled=search)
         self._snapshots = SnapshotTaker(log, self._current, snapshot_events)
         self._writer = StreamWriter(
             log,

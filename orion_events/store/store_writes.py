@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orion_events.domain.events import AT_CURRENT_LEAF
+from orion_events.domain.events import AT_CURRENT_LEAF, SessionImported
 from orion_events.domain.precondition import Expected
 from orion_events.domain.views import SessionView, SettingsView
 from orion_events.store.accounts import Accounts
@@ -60,6 +60,11 @@ class StoreWrites:
             idempotency_key=idempotency_key,
             owner=owner,
         )
+
+    async def import_session(self, event: SessionImported) -> SessionView | None:
+        """A conversation from another tool as a new session of `event.owner` (SPEC §10); None
+        when that owner imported it before, and nothing was written."""
+        return await self._commands.import_session(event)
 
     async def update_session(
         self,

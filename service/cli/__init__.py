@@ -12,7 +12,9 @@ from service.cli.parser import Command, parser
 from service.config import Config, ConfigError
 
 # Commands whose OSError (a path not writable, a disk full) is reported in a line, not a traceback.
-OFFLINE_COMMANDS = frozenset({"export", "replay", "purge", "migrate", "backup", "restore"})
+OFFLINE_COMMANDS = frozenset(
+    {"export", "replay", "purge", "migrate", "backup", "restore", "import"}
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

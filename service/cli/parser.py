@@ -6,7 +6,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from service.cli import inspection, operations, users
+from orion_events.imports.conversation import SOURCES
+from service.cli import imports, inspection, operations, users
 from service.cli.serve import serve
 from service.config import SYNC_MODES, Config
 
@@ -58,6 +59,12 @@ def parser() -> argparse.ArgumentParser:
         commands.add_parser("purge", help="remove a session's log for good (service stopped)")
     )
     _add_users(commands.add_parser("users", help="the users and their keys (SPEC §9)"))
+    _add_import(
+        commands.add_parser(
+            "import",
+            help="sessions from a ChatGPT, Open WebUI, LibreChat or Orion export (SPEC §10)",
+        )
+    )
     return main
 
 
@@ -171,3 +178,16 @@ def _add_users(command: argparse.ArgumentParser) -> None:
     _add_data_dir(listing)
     listing.add_argument("--log", metavar="URL", help=LOG_HELP)
     listing.set_defaults(func=lambda args, config: users.list_users(config, args.json))
+
+
+def _add_import(command: argparse.ArgumentParser) -> None:
+    command.add_argument("file", type=Path, metavar="FILE", help="the export file (JSON)")
+    command.add_argument(
+        "--format", choices=SOURCES, help="default: told from the file's first item"
+    )
+    command.add_argument("--user", metavar="NAME", help="who owns the sessions (with users)")
+    _add_data_dir(command)
+    command.add_argument("--log", metavar="URL", help=LOG_HELP)
+    command.set_defaults(
+        func=lambda args, config: imports.import_command(config, args.file, args.format, args.user)
+    )

@@ -4,11 +4,8 @@ may already do anything to it)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 from orion_events.domain import rules
 from orion_events.domain.errors import DataDirLocked, OrionError
@@ -16,42 +13,17 @@ from orion_events.domain.streams import USERS_STREAM
 from orion_events.domain.users import UsersView, replay_users
 from orion_events.storage.codec import scan
 from orion_events.storage.files.datadir import log_path
-from orion_events.storage.files.log import FileLog
-from orion_events.storage.port import EventLog
-from orion_events.storage.postgres.log import PostgresLog
 from orion_events.store.store import Store
 from orion_events.store.user_inbox import new_user, submit, wait_for_answer
 from service.cli.output import warn
+from service.cli.stores import with_store
 from service.config import Config
-
-T = TypeVar("T")
 
 ANSWER_WITHIN = 10.0  # seconds a running service has to take a request from the inbox
 NOT_TAKEN = (
     "the service holding {where} did not take the request within 10 s (stopped, or stuck); "
     "nothing was written: start it, or stop it, and run this again"
 )
-
-
-def _log(config: Config) -> EventLog:
-    if config.log_url is not None:
-        return PostgresLog(config.log_url)
-    return FileLog(config.data_dir)
-
-
-def _with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
-    """`work` on the store of `config`'s logs, opened for this alone, then closed."""
-    event_log = _log(config)
-
-    async def run() -> T:
-        store = Store(event_log, snapshot_events=None)
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
 
 
 def add_user(config: Config, name: str, admin: bool) -> int:
@@ -66,7 +38,7 @@ def add_user(config: Config, name: str, admin: bool) -> int:
         warn(exc.message)
         return 2
     try:
-        _with_store(config, lambda store: store.accounts.take(request))
+        with_store(config, lambda store: store.accounts.take(request))
     except DataDirLocked:
         answer = wait_for_answer(submit(config.data_dir, request), seconds=ANSWER_WITHIN)
         if answer is None:
@@ -88,7 +60,7 @@ def list_users(config: Config, as_json: bool) -> int:
     """Every user, their role and how many live keys; a running service's data dir is read
     without its lock, as `export` reads it (the users log is only ever appended to)."""
     try:
-        users = _with_store(config, _read_users)
+        users = with_store(config, _read_users)
     except DataDirLocked:
         users = _users_in_file(config.data_dir)
     except OrionError as exc:

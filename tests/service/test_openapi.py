@@ -624,6 +624,7 @@ WRITE_BODIES: dict[str, Any] = {
     "add_message": {"role": "user", "content": "more"},
     "edit_message": {"content": "changed"},
     "patch_settings": {"theme": "light"},
+    "import_conversations": [],  # an export with nothing in it
 }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import orjson
 import pytest
 
 from orion_events.domain.errors import InvalidInput
@@ -19,6 +20,8 @@ from service.app_keys import STORE
 from service.routes import ROUTES
 from tests.service.expect import expect_error
 from tests.service.test_live_api import open_stream
+
+CHATGPT_EXPORT = Path(__file__).resolve().parents[1] / "fixtures" / "import" / "chatgpt.json"
 
 # -- a service with users -------------------------------------------------------------------------
 
@@ -309,6 +312,21 @@ async def _create(team: World, session_id: str) -> None:
     assert made["id"] not in [s["id"] for s in alices]
 
 
+async def _import(team: World, session_id: str) -> None:
+    """Each user's imports are their own: the same file imported by alice and then by bob gives
+    each their own sessions, and neither learns that the other imported it."""
+    export = orjson.loads(CHATGPT_EXPORT.read_bytes())
+    alices = await team.ok(team.alice, "POST", "/api/import", export)
+    bobs = await team.ok(team.bob, "POST", "/api/import", export)
+    assert (alices["imported"], bobs["imported"], bobs["skipped"]) == (2, 2, 0)
+    assert (await team.ok(team.alice, "POST", "/api/import", export))["skipped"] == 2
+    listed = {s["id"] for s in await team.ok(team.alice, "GET", "/api/sessions")}
+    assert set(alices["sessions"]) <= listed
+    assert not set(bobs["sessions"]) & listed
+    for made in bobs["sessions"]:
+        assert (await team.call(team.alice, "GET", f"/api/sessions/{made}")).status == 404
+
+
 async def _feed(team: World, session_id: str) -> None:
     await _sees_none_of_alices(team, session_id, "GET", "/api/events?limit=1000")
 
@@ -370,6 +388,7 @@ async def _public(team: World, session_id: str) -> None:
 OTHER_ROUTES: dict[tuple[str, str], Check] = {
     ("GET", "/api/sessions"): _list,
     ("POST", "/api/sessions"): _create,
+    ("POST", "/api/import"): _import,
     ("GET", "/api/events"): _feed,
     ("GET", "/api/events/stream"): _feed_stream,
     ("GET", "/api/search"): _search,

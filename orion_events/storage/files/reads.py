@@ -23,7 +23,11 @@ from orion_events.storage.port import StreamMark
 from orion_events.storage.readpool import ReadPool
 
 _READ_HANDLES = 32  # logs a feed read keeps open at once
-RECENT_EVENTS = 8192  # kept in memory for live readers of the feed, so they need no disk read
+# The most recent events are kept in memory for live readers of the feed, so they need no disk
+# read: this many, and no more than this many bytes of their lines, since one event may hold a
+# whole imported conversation.
+RECENT_EVENTS = 8192
+RECENT_BYTES = 8 * 1024 * 1024
 
 
 class LogReads:
@@ -33,7 +37,8 @@ class LogReads:
         self._path_of = path_of
         self.feed = FeedIndex()  # replaced by the one start-up builds
         self._recent: dict[int, Recorded] = {}
-        self._recent_order: deque[int] = deque()
+        self._recent_order: deque[tuple[int, int]] = deque()  # (position, its line's length)
+        self._recent_bytes = 0
         self._advanced = asyncio.Event()
         self._ended = False
         self.pool = ReadPool()
@@ -50,9 +55,12 @@ class LogReads:
             last_line = offset
             offset += len(line)
             self._recent[recorded.position] = recorded
-            self._recent_order.append(recorded.position)
-        while len(self._recent_order) > RECENT_EVENTS:
-            del self._recent[self._recent_order.popleft()]
+            self._recent_order.append((recorded.position, len(line)))
+            self._recent_bytes += len(line)
+        while len(self._recent_order) > RECENT_EVENTS or self._recent_bytes > RECENT_BYTES:
+            position, size = self._recent_order.popleft()
+            del self._recent[position]
+            self._recent_bytes -= size
         last, file = pending.records[-1], pending.file
         file.mark = StreamMark(
             last.seq, offset, pending.last_hash, last_line, file.digest.hexdigest()

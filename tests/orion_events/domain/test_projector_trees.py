@@ -28,7 +28,7 @@ from orion_events.domain.events import (
     SessionImported,
 )
 from orion_events.domain.projector import SessionFold, apply_session, replay_session
-from orion_events.domain.views import SessionView
+from orion_events.domain.views import DEFAULT_TITLE, SessionView
 from orion_events.storage import codec
 from service.payloads import event_json, message_json, session_json
 
@@ -386,12 +386,18 @@ def test_an_imported_conversation_is_its_whole_tree_with_its_own_times() -> None
     assert (ids, current) == (["q", "a2"], "a2")  # the source's current branch
     assert links["a2"] == ("q", ["a1", "a2"])
     assert view.created_at == at
+    # listed among the chats of its time: updated when its newest message was written
+    assert view.updated_at == "2024-03-01T08:03:00.000000Z"
     assert [m.timestamp for m in view.live_messages] == [m["timestamp"] for m in messages]
     assert [m.model for m in view.live_messages] == [None, "gpt-4", "gpt-4o", None]
     assert (view.title, view.title_source) == ("From ChatGPT", "client")
     assert dict(view.metadata) == {"imported_from": "chatgpt", "source_id": "c-1"}
     untitled = replay_session(recorded([attrs.evolve(event, title=None)]))
-    assert untitled is not None
-    assert untitled.title_source == "default"
+    assert untitled is not None  # named by its first user message, as a chat here would be
+    assert (untitled.title, untitled.title_source) == ("q", "auto")
+    unnamed = [{**m, "content": " "} if m["role"] == "user" else m for m in messages]
+    shown = replay_session(recorded([attrs.evolve(event, title=None, messages=unnamed)]))
+    assert shown is not None
+    assert (shown.title, shown.title_source) == (DEFAULT_TITLE, "default")
     with pytest.raises(CorruptLog, match="a second first event"):
         replay_session(recorded([event, event]))

@@ -67,9 +67,9 @@ def test_what_a_person_saw_is_kept_every_branch_with_the_sources_current_one() -
     }
 
 
-def test_an_untitled_conversation_keeps_the_default_title_and_joins_its_parts() -> None:
+def test_an_untitled_conversation_is_named_by_its_first_user_message_and_joins_its_parts() -> None:
     view = imported(items()[2])
-    assert view.title_source == "default"
+    assert (view.title, view.title_source) == ("Hello again", "auto")
     assert [m.content for m in view.live_messages] == ["Hello\nagain"]
 
 
