@@ -16,6 +16,8 @@ part that fails is reported and the others still run:
   short one (bench/trees.py)
 - users: GET and durable POST with users (a key sent on every request) against the same with no
   users, on the same data (bench/users.py)
+- imports: `orion-events import` of a 200 MB and a 20 MB ChatGPT-shaped export, its rate and
+  peak memory (bench/imports.py)
 - replicas: the service on PostgreSQL, one and two replicas, next to the files (bench/replicas.py)
 
 A row is {part, name, real, bare, unit, ratio, target, op, met, note}: `bare` is the baseline
@@ -47,7 +49,17 @@ from typing import Any
 import orjson
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ("http", "reads", "durable_appends", "peers", "startup", "trees", "users", "replicas")
+PARTS = (
+    "http",
+    "reads",
+    "durable_appends",
+    "peers",
+    "startup",
+    "trees",
+    "users",
+    "imports",
+    "replicas",
+)
 # --quick prints the performance targets' figures: replicas (a PostgreSQL server to start, and
 # figures of the scale-out, none of them a target here) only when asked with --only.
 QUICK_PARTS = PARTS[:-1]

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from service.config import Config, ConfigError
 from tests.conftest import ClientFactory
 from tests.service.expect import expect_error
 
@@ -199,6 +200,14 @@ async def test_a_body_over_the_import_limit_is_413_and_leaves_no_file(
     await expect_error(client, response, 413)
     assert temporary_files() == before
     assert logs(data_dir) == {}
+
+
+def test_the_import_limit_is_a_setting() -> None:
+    assert Config.from_env({}).import_max_mb == 64
+    assert Config.from_env({"ORION_IMPORT_MAX_MB": "512"}).import_max_mb == 512
+    for bad in ("0", "-1", "1.5", "lots", ""):
+        with pytest.raises(ConfigError, match="ORION_IMPORT_MAX_MB"):
+            Config.from_env({"ORION_IMPORT_MAX_MB": bad})
 
 
 # -- the round trip -------------------------------------------------------------------------------
