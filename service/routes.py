@@ -36,6 +36,7 @@ from service.message_routes import (
 )
 from service.middlewares import Handler, guarded, no_route
 from service.openapi import openapi_document
+from service.page import PAGE_ROUTES
 from service.payloads import (
     JSON,
     MAX_COUNT,
@@ -329,6 +330,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("DELETE", "/api/keys/{key_id}", user_routes.revoke_key),
     ("GET", "/api/health", health),
     ("GET", "/api/openapi.json", openapi_json),
+    *PAGE_ROUTES,  # the web page (SPEC §11): no data of its own, so no key
     ("*", "/{path:.*}", no_route),  # last: only what no route above matched
 ]
 
