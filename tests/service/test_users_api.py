@@ -243,8 +243,8 @@ async def test_keys_are_in_no_file_of_the_data_dir(team: World, data_dir: Path) 
 
 # -- the cross-user matrix -------------------------------------------------------------------------
 
-ROUTE_TABLE = [(m, p) for m, p, _ in ROUTES if p.startswith("/api/")]
-SESSION_ROUTES = [(m, p) for m, p in ROUTE_TABLE if "{session_id}" in p]
+ROUTE_TABLE = [(m, p) for m, p, _ in ROUTES if m != "*"]  # all but the catch-all
+SESSION_ROUTES = [(m, p) for m, p in ROUTE_TABLE if p.startswith("/api/sessions/{session_id}")]
 # A body each session route accepts, so that only whose session it is differs.
 BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/api/sessions/{session_id}"): {"title": "taken over"},
@@ -385,6 +385,21 @@ async def _public(team: World, session_id: str) -> None:
         await _sees_none_of_alices(team, session_id, "GET", url)
 
 
+async def _page(team: World, session_id: str) -> None:
+    """The page holds no data: the same bytes for anyone, with a key or without, and for a
+    session of another user as for a session that does not exist."""
+    unknown = "/sessions/00000000-0000-4000-8000-000000000000"
+    pages = {}
+    for url in ("/", f"/sessions/{session_id}", unknown, "/docs", "/static/docs.js"):
+        for key in (None, team.bob):
+            response = await team.call(key, "GET", url)
+            assert response.status == 200, url
+            pages[url, key] = await response.read()
+            assert session_id.encode() not in pages[url, key]
+    assert pages["/", None] == pages[f"/sessions/{session_id}", team.bob] == pages[unknown, None]
+    assert (await team.call(None, "GET", "/docs/swagger-ui.css")).status == 200
+
+
 OTHER_ROUTES: dict[tuple[str, str], Check] = {
     ("GET", "/api/sessions"): _list,
     ("POST", "/api/sessions"): _create,
@@ -403,6 +418,11 @@ OTHER_ROUTES: dict[tuple[str, str], Check] = {
     ("DELETE", "/api/keys/{key_id}"): _revoke_alices_key,
     ("GET", "/api/health"): _public,
     ("GET", "/api/openapi.json"): _public,
+    ("GET", "/"): _page,
+    ("GET", "/sessions/{session_id}"): _page,
+    ("GET", "/docs"): _page,
+    ("GET", "/docs/{name}"): _page,
+    ("GET", "/static/{name}"): _page,
 }
 
 
