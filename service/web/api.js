@@ -44,6 +44,7 @@ export function unauthorized() {
 /** Show an error to the person (the API's message, or what went wrong on the way). */
 export function report(error) {
   if (error && error.name === "AbortError") return;
+  if (error instanceof ApiError && error.status === 401) return; // the key dialog says it
   hooks.report(error instanceof ApiError ? error.message : `Could not reach the service (${error})`);
 }
 

@@ -23,6 +23,8 @@ function showNotice(text) {
 function askForKey() {
   if (keyDialog.open) return;
   keyInput.value = "";
+  // A key was kept and still the service said 401: it is wrong, revoked or its user disabled.
+  document.getElementById("key-error").hidden = !getKey();
   keyDialog.showModal();
   keyInput.focus();
 }

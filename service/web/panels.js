@@ -94,7 +94,7 @@ async function loadSettings() {
     etag = answer.etag;
     drawSettings();
   } catch (error) {
-    status.textContent = error.message;
+    if (error.status !== 401) status.textContent = error.message; // 401: the key dialog asks
   }
 }
 

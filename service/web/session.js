@@ -179,7 +179,8 @@ export function openSession(id) {
   drawTimeline([]);
   load(opened).catch((error) => {
     if (state !== opened) return;
-    title.textContent = error.status === 404 ? "No such session" : "The session could not be opened";
+    const titles = { 401: "A key is needed", 404: "No such session" };
+    title.textContent = titles[error.status] || "The session could not be opened";
     meta.textContent = error.message;
     report(error);
   });
