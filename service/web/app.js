@@ -42,9 +42,10 @@ function navigate(path) {
   if (path !== location.pathname) history.pushState(null, "", path);
   route();
   // Move focus to the session for keyboard and screen-reader users; on one column (a phone)
-  // that also scrolls it into view, below the list.
-  const narrow = window.matchMedia("(max-width: 700px)").matches;
-  document.getElementById("session-area").focus({ preventScroll: !narrow });
+  // the session is below the list, so bring it into view.
+  const area = document.getElementById("session-area");
+  area.focus({ preventScroll: true });
+  if (window.matchMedia("(max-width: 700px)").matches) area.scrollIntoView({ block: "start" });
 }
 
 setHooks({ unauthorized: askForKey, report: showNotice });
