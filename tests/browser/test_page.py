@@ -213,3 +213,28 @@ def test_markup_in_a_message_is_shown_as_text_and_runs_nothing(
     assert not [u for u in tab.seen.urls() if u.rstrip("/").endswith("/x")]
     shot(page, "markup-as-text")
     tab.seen.assert_local_and_quiet(orion.url)
+
+
+def test_the_sibling_buttons_are_disabled_while_the_past_is_shown(orion: Orion, tab: Tab) -> None:
+    chat = orion.api.create("Past branches")
+    question = orion.api.add(chat["id"], "Q")["id"]
+    orion.api.add(chat["id"], "A1", "assistant", parent_id=question)
+    second = orion.api.add(chat["id"], "A2", "assistant", parent_id=question)["id"]
+    # a rename: one more event, so the version before it has the same branches as now
+    orion.api.call("PUT", f"/api/sessions/{chat['id']}", {"title": "Past branches, renamed"})
+    page = tab.page
+    page.goto(f"{orion.url}/sessions/{chat['id']}")
+    wait_branch(page, [question, second])
+    prev = page.locator(f"{message(page, second)} button.sibling-prev")
+    expect(prev).to_be_enabled()
+
+    page.locator("#version-slider").focus()
+    page.locator("#version-slider").press("ArrowLeft")
+    expect(page.locator("#past-banner")).to_be_visible()
+    wait_branch(page, [question, second])  # the past, drawn again
+    expect(prev).to_be_disabled()  # a switch would change now, not the past on screen
+    expect(page.locator(f"{message(page, second)} button.sibling-next")).to_be_disabled()
+    page.locator("#back-to-now").click()
+    expect(page.locator("#past-banner")).to_be_hidden()
+    expect(prev).to_be_enabled()
+    tab.seen.assert_local_and_quiet(orion.url)
