@@ -38,11 +38,17 @@ FUSE_INSTALL = command -v fusermount3 >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 
 FIU_INSTALL = command -v fiu-run >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y fiu-utils; }
 
+# tests/browser drives Debian's Chromium through Playwright (executable_path); Playwright's own
+# browser download is never used.
+CHROMIUM_INSTALL = command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
 # Lint, types and every test: what must be green before each commit.
 check: lint
 	@$(PG_INSTALL)
 	@$(FUSE_INSTALL)
 	@$(FIU_INSTALL)
+	@$(CHROMIUM_INSTALL)
 	$(BIN)/pytest
 
 # The README's test command, as CI runs it.

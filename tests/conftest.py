@@ -23,7 +23,9 @@ from tests.powercut.disk import DiskFailed, PowerCutDisk, fuse_missing
 pytest_plugins = ["tests.pg.fixtures"]
 
 # The shared helper modules assert too: rewrite them like test modules, for pytest's explanations.
-pytest.register_assert_rewrite("tests.service.expect", "tests.orion_events.support")
+pytest.register_assert_rewrite(
+    "tests.service.expect", "tests.orion_events.support", "tests.browser.dom"
+)
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
