@@ -91,7 +91,8 @@ def openapi_document() -> dict[str, Any]:
                 "with a method it lacks answers 405 with Allow."
             ),
         },
-        "servers": [{"url": "http://127.0.0.1:9000"}],
+        # relative: the API is where this document was read from, whatever the host and port
+        "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
         "tags": [
             {"name": "sessions"},
