@@ -19,6 +19,7 @@ from pathlib import Path
 import swagger_ui
 from aiohttp import web
 
+from orion_events.domain.streams import is_session_id
 from service.middlewares import Handler
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -76,7 +77,11 @@ def _send(request: web.Request, path: Path, cache: str) -> web.Response:
 
 
 async def browser(request: web.Request) -> web.Response:
-    """The history browser; on `/sessions/{id}` it opens that session (the page reads its URL)."""
+    """The history browser; on `/sessions/{id}` it opens that session (the page reads its URL).
+    An id that is no session id at all is 404, as on every route with an id."""
+    session_id = request.match_info.get("session_id")
+    if session_id is not None and not is_session_id(session_id.lower()):
+        raise web.HTTPNotFound()
     return _send(request, WEB / "index.html", "no-cache")
 
 

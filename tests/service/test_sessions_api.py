@@ -643,7 +643,7 @@ async def test_unknown_session_is_404(client, data_dir, method, session_id) -> N
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/nope", "/api/sessions/x/y/z", "/nope", "/", "/api", "/api/session"]
+    "path", ["/api/nope", "/api/sessions/x/y/z", "/nope", "/api", "/api/session", "/static/x"]
 )
 async def test_unknown_path_is_404(client, path) -> None:
     await expect_error(client, await client.get(path), 404)
