@@ -1,8 +1,8 @@
 """An export file imported into the store (SPEC §10), one conversation at a time, with the
 report the CLI prints and the API answers.
 
-Reading (the JSON parse, each format's reader, the tree rules of `to_event`) runs on a worker
-thread, a conversation at a time, so a server that imports keeps serving; writes go through the
+Reading (the JSON parse, each format's reader, the tree rules of `to_event`) runs on a thread of
+its own, a conversation at a time, so a server that imports keeps serving; writes go through the
 store, a few conversations at a time, so their fsyncs overlap instead of queueing one behind
 the other. Memory holds the conversations in flight and no more.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from attrs import define, field, frozen
@@ -83,8 +84,15 @@ async def import_file(
             if progress is not None:
                 progress(done, source.position)
 
+    loop = asyncio.get_running_loop()
+    # One thread of its own reads the whole file: the parse's objects come from one malloc
+    # arena, not from whichever of the default pool's threads is free (under load, each of them
+    # would grow an arena of its own, and the resident set with them).
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orion-import")
     try:
-        while (next_one := await asyncio.to_thread(_next_event, items, owner)) is not None:
+        while (
+            next_one := await loop.run_in_executor(reader, _next_event, items, owner)
+        ) is not None:
             item, event, reason = next_one
             if event is None:
                 report.failed.append(Failure(item.index, item.source_id, reason or ""))
@@ -99,6 +107,7 @@ async def import_file(
         if writing:
             settle((await asyncio.wait(writing))[0])
     finally:
+        reader.shutdown(wait=False)
         for task in writing:  # cancelled, or after a write failed: let the others end
             task.cancel()
         if writing:

@@ -21,7 +21,9 @@ from tests.service.test_cli_offline import clean_env, console_script
 
 MiB = 1024 * 1024
 BIG_MB, SMALL_MB = 200, 20
-BOUND = 160 * MiB  # for the 200 MB file: less than the file itself
+# For the 200 MB file, whatever the machine is doing: seen 113 MiB alone, once 161 MiB in a
+# full suite run; parsing the file whole would take over 600 MB.
+BOUND = 256 * MiB
 PER_SESSION = 8 * 1024  # the store's summary of one more session, at most
 
 
@@ -51,9 +53,10 @@ def test_peak_memory_of_an_import_stays_bounded_as_the_file_grows(tmp_path: Path
     small_peak, small_report = import_peak(small, tmp_path / "small-var")
     big_peak, big_report = import_peak(big, tmp_path / "big-var")
     assert (small_report["imported"], big_report["imported"]) == (small_count, big_count)
-    print(
-        f"\npeak resident: {small_peak / MiB:.0f} MiB for {SMALL_MB} MB ({small_count} "
+    seen = (
+        f"peak resident: {small_peak / MiB:.0f} MiB for {SMALL_MB} MB ({small_count} "
         f"conversations), {big_peak / MiB:.0f} MiB for {BIG_MB} MB ({big_count})"
     )
-    assert big_peak < BOUND
-    assert big_peak - small_peak < PER_SESSION * (big_count - small_count)
+    print(f"\n{seen}")
+    assert big_peak < BOUND, seen
+    assert big_peak - small_peak < PER_SESSION * (big_count - small_count), seen

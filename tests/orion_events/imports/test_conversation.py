@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import attrs
 import pytest
 
 from orion_events.domain.events import Recorded
@@ -101,3 +102,46 @@ def test_the_event_says_where_it_came_from() -> None:
 def test_a_broken_conversation_is_refused_whole(messages: list[SourceMessage], reason: str) -> None:
     with pytest.raises(BrokenConversation, match=reason):
         to_event(conversation(*messages))
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"text": "x" * (1024 * 1024 + 1)}, "larger than 1 MiB"),
+        ({"role": "developer"}, "role must be one of"),
+        ({"model": "m" * 201}, "model must be"),
+        ({"agent": ""}, "agent must be"),
+        ({"timestamp": "2024-05-01 10:00:00"}, "not RFC 3339 UTC"),
+        ({"timestamp": "2024-05-01T10:00:00Z"}, "not RFC 3339 UTC"),  # not the log's one form
+    ],
+)
+def test_what_the_api_would_refuse_is_refused(change: dict[str, str], reason: str) -> None:
+    bad = attrs.evolve(message("b", "a"), **change)
+    with pytest.raises(BrokenConversation, match=reason):
+        to_event(conversation(message("a", None), bad))
+
+
+def test_too_much_metadata_or_a_bad_start_is_refused() -> None:
+    many = {f"k{n}": "v" for n in range(15)}  # with imported_from and source_id: 17
+    with pytest.raises(BrokenConversation, match="more than 16 keys"):
+        to_event(attrs.evolve(conversation(message("a", None)), metadata=many))
+    with pytest.raises(BrokenConversation, match="the conversation has a time"):
+        to_event(attrs.evolve(conversation(message("a", None)), created_at="yesterday"))
+
+
+def test_a_title_too_long_is_cut_and_a_blank_one_is_none() -> None:
+    long = attrs.evolve(conversation(message("a", None)), title="t" * 500)
+    assert to_event(long).title == "t" * 200
+    assert to_event(attrs.evolve(long, title=" \n")).title is None
+
+
+def test_a_source_listing_parents_first_keeps_its_order() -> None:
+    """This service's export lists messages in the order they were added, parents first: a
+    second root added after a reply stays after it (a depth-first order would move it)."""
+    conv = conversation(
+        message("a", None, n=1), message("b", "a", n=2), message("c", None, n=3),
+        message("d", "b", n=4), current="d",
+    )  # fmt: skip
+    event = to_event(conv, ids=iter(["A", "B", "C", "D"]).__next__)
+    assert [m["id"] for m in event.messages] == ["A", "B", "C", "D"]
+    assert [m["parent_id"] for m in event.messages] == [None, "A", None, "B"]
