@@ -9,8 +9,8 @@ data dir, in turns (small, large, small, large) so drift on a shared machine fal
 Rows:
 
 1. conversations/s, large / small ≥ 0.8: the rate does not fall as the file grows
-2. peak resident set (wait4's ru_maxrss), large / small ≤ 2: memory is bounded by the largest
-   conversation and the store's few kilobytes a session, not by the file
+2. the import's own peak resident set (bench/peak_memory.py), large / small ≤ 2: memory is
+   bounded by the largest conversation and the store's few kilobytes a session, not by the file
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 from bench.chatgpt_export import write_export
 from bench.http import BenchError, orion_command, row
+from bench.peak_memory import run_measured
 
 MiB = 1024 * 1024
 SIZES = (200, 20)
@@ -35,23 +35,18 @@ ROUNDS = 2
 
 
 def imported(export: Path, data_dir: Path) -> tuple[float, int, int]:
-    """Seconds the import took, its peak resident set in bytes, conversations imported."""
+    """Seconds the import took, its own peak resident set in bytes, conversations imported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
     start = time.perf_counter()
-    child = subprocess.Popen(
+    code, out, peak = run_measured(
         orion_command("import", str(export), "--data-dir", str(data_dir)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if not k.startswith("ORION_")},
+        env,
+        data_dir.with_suffix(".stderr"),
     )
-    assert child.stdout is not None
-    with child.stdout:
-        out = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise BenchError(f"orion-events import {export.name} exited {child.returncode}")
-    return seconds, usage.ru_maxrss * 1024, int(json.loads(out)["imported"])
+    if code != 0:
+        raise BenchError(f"orion-events import {export.name} exited {code}")
+    return seconds, peak, int(json.loads(out)["imported"])
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
