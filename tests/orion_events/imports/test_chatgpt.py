@@ -5,34 +5,26 @@ answer, a regenerated answer, and a corrupted entry."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from orion_events.domain.events import Recorded
-from orion_events.domain.projector import replay_session
 from orion_events.domain.views import SessionView
 from orion_events.imports import chatgpt
-from orion_events.imports.conversation import BrokenConversation, to_event
+from orion_events.imports.conversation import BrokenConversation
+from tests.orion_events.imports.support import imported as imported_as_session
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "import" / "chatgpt.json"
 
 
+def imported(item: Any) -> SessionView:
+    return imported_as_session(chatgpt.read(item))
+
+
 def items() -> list[Any]:
     return orjson.loads(FIXTURE.read_bytes())  # type: ignore[no-any-return]
-
-
-def imported(item: Any) -> SessionView:
-    counter = itertools.count()
-    event = to_event(
-        chatgpt.read(item), ids=lambda: f"00000000-0000-4000-8000-{next(counter):012d}"
-    )
-    view = replay_session([Recorded("s", 1, "e", "2026-01-01T00:00:00.000000Z", event)])
-    assert view is not None
-    return view
 
 
 def test_every_item_is_told_a_chatgpt_conversation_by_its_mapping() -> None:

@@ -5,55 +5,29 @@ text only in `content`, the model from `options`, and the branch LibreChat shows
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from orion_events.domain.events import Recorded
-from orion_events.domain.projector import replay_session
 from orion_events.domain.tree import NONE
 from orion_events.domain.views import SessionView
 from orion_events.imports import chatgpt, librechat, openwebui, orion
 from orion_events.imports.conversation import BrokenConversation, to_event
+from tests.orion_events.imports.support import branches, texts_by_number
+from tests.orion_events.imports.support import imported as imported_as_session
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "import"
 ZERO = "00000000-0000-0000-0000-000000000000"
 
 
+def imported(obj: Any) -> SessionView:
+    return imported_as_session(librechat.read(obj))
+
+
 def load(name: str) -> Any:
     return orjson.loads((FIXTURES / name).read_bytes())
-
-
-def imported(obj: Any) -> SessionView:
-    counter = itertools.count()
-    event = to_event(
-        librechat.read(obj), ids=lambda: f"00000000-0000-4000-8000-{next(counter):012d}"
-    )
-    view = replay_session([Recorded("s", 1, "e", "2026-01-01T00:00:00.000000Z", event)])
-    assert view is not None
-    return view
-
-
-def texts_by_number(view: SessionView) -> dict[int, str]:
-    return dict(zip(view.tree.live_numbers(), (m.content for m in view.live_messages), strict=True))
-
-
-def branches(view: SessionView) -> list[list[str]]:
-    """Every branch, root to leaf, as texts, leaves in the order they were added."""
-    text, tree = texts_by_number(view), view.tree
-    out = []
-    for leaf in text:
-        if next(tree.children(leaf), None) is not None:
-            continue
-        path, n = [], leaf
-        while n != NONE:
-            path.append(text[n])
-            n = tree.parent(n)
-        out.append(path[::-1])
-    return out
 
 
 def shape(view: SessionView) -> dict[str, Any]:
