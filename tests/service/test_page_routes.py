@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from service.page import CONTENT_SECURITY_POLICY, WEB
+from tests.conftest import ClientFactory
 from tests.service.expect import expect_error
 
 
@@ -64,3 +65,16 @@ async def test_the_page_is_read_only(client: Any) -> None:
     for path in ("/", "/docs", "/static/app.js"):
         response = await client.post(path, data=b"x")
         await expect_error(client, response, 405)
+
+
+async def test_with_a_token_the_page_loads_and_the_api_still_asks_for_it(
+    make_client: ClientFactory,
+) -> None:
+    """ORION_API_TOKEN guards the API, not the page: the page asks for the token (its key
+    dialog) and sends it as the Bearer header, as it sends a user's key."""
+    client = await make_client(api_token="s3cret-token")
+    for path in ("/", "/docs", "/static/app.js"):
+        assert (await client.get(path)).status == 200
+    await expect_error(client, await client.get("/api/sessions"), 401)
+    response = await client.get("/api/sessions", headers={"Authorization": "Bearer s3cret-token"})
+    assert response.status == 200
