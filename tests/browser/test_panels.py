@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from tests.browser.api import Api
 from tests.browser.conftest import Orion, Shot, Tab
-from tests.browser.dom import LOAD, wait_items
+from tests.browser.dom import ITEMS, LOAD, wait_items
 from tests.e2e.conftest import ServerFactory
 
 pytestmark = pytest.mark.e2e
@@ -110,4 +110,34 @@ def test_an_export_downloads_the_apis_document(
         assert json.loads(saved.read_bytes()) == json.loads(expected)
     else:
         assert saved.read_bytes() == expected
+    tab.seen.assert_local_and_quiet(orion.url)
+
+
+def test_more_appends_the_next_page_and_back_and_forward_move_between_sessions(
+    orion: Orion, tab: Tab
+) -> None:
+    made = [orion.api.create(f"Session {n}")["id"] for n in range(120)]  # over a page
+    newest_first = made[::-1]
+    tab.page.goto(f"{orion.url}/")
+    expect(tab.page.locator("#more-sessions")).to_be_visible(timeout=LOAD)
+    shown = tab.page.locator(ITEMS).count()  # the page's own page size
+    assert 0 < shown < len(made)
+    wait_items(tab.page, newest_first[:shown])
+    while tab.page.locator("#more-sessions").is_visible():
+        before = tab.page.locator(ITEMS).count()
+        tab.page.click("#more-sessions")
+        expect(tab.page.locator(ITEMS)).not_to_have_count(before, timeout=LOAD)
+    wait_items(tab.page, newest_first)  # the next page appended, none twice
+    expect(tab.page.locator("#more-sessions")).to_be_hidden()
+
+    first, second = newest_first[0], newest_first[1]
+    for session_id in (first, second):
+        tab.page.locator(f'{ITEMS}[data-session-id="{session_id}"] a').click()
+        expect(tab.page).to_have_url(f"{orion.url}/sessions/{session_id}", timeout=LOAD)
+    titles = {s["id"]: s["title"] for s in orion.api.sessions()}
+    tab.page.go_back()
+    expect(tab.page).to_have_url(f"{orion.url}/sessions/{first}", timeout=LOAD)
+    expect(tab.page.locator("#session-title")).to_have_text(titles[first])
+    tab.page.go_forward()
+    expect(tab.page.locator("#session-title")).to_have_text(titles[second], timeout=LOAD)
     tab.seen.assert_local_and_quiet(orion.url)
