@@ -70,8 +70,13 @@ async def import_file(
     items = source.items()
     done = 0
 
-    def settle(tasks: set[asyncio.Task[SessionView | None]]) -> None:
+    def one_more() -> None:
         nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, source.position)
+
+    def settle(tasks: set[asyncio.Task[SessionView | None]]) -> None:
         for task in tasks:
             index = writing.pop(task)
             view = task.result()  # a failed write (a full disk) ends the import: it raises
@@ -80,14 +85,12 @@ async def import_file(
             else:
                 report.imported += 1
                 written[index] = view.id
-            done += 1
-            if progress is not None:
-                progress(done, source.position)
+            one_more()
 
     loop = asyncio.get_running_loop()
-    # One thread of its own reads the whole file: the parse's objects come from one malloc
-    # arena, not from whichever of the default pool's threads is free (under load, each of them
-    # would grow an arena of its own, and the resident set with them).
+    # One thread of its own reads the whole file: the parse stays on one thread from start to
+    # end, and a long import takes none of the default pool's threads from the requests that a
+    # serving process answers meanwhile.
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orion-import")
     try:
         while (
@@ -96,9 +99,7 @@ async def import_file(
             item, event, reason = next_one
             if event is None:
                 report.failed.append(Failure(item.index, item.source_id, reason or ""))
-                done += 1
-                if progress is not None:
-                    progress(done, source.position)
+                one_more()
                 continue
             writing[asyncio.create_task(store.import_session(event))] = item.index
             if len(writing) >= IN_FLIGHT:
