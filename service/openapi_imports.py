@@ -11,9 +11,9 @@ def import_schemas() -> dict[str, Schema]:
     return {
         "ImportFile": {
             "description": (
-                "An export as the tool wrote it: ChatGPT's conversations.json, Open WebUI's "
-                "chat export (arrays of conversations), a LibreChat conversation export, or "
-                "this service's export (json) of one session or an array of them."
+                "An export as the tool wrote it: ChatGPT's or Claude's conversations.json, "
+                "Open WebUI's chat export (arrays of conversations), a LibreChat conversation "
+                "export, or this service's export (json) of one session or an array of them."
             ),
             "type": ["array", "object"],
         },

@@ -229,7 +229,7 @@ OPERATIONS: dict[str, Operation] = {
         errors=(422,), parameters=("Query", "Limit", "Offset"),
     ),
     "import_conversations": _op(
-        "Import chats from ChatGPT, Open WebUI, LibreChat or an export of this service",
+        "Import chats from ChatGPT, Open WebUI, LibreChat, Claude or an export of this service",
         "sessions", 200, _ok("What was imported, skipped and refused.", "ImportReport"),
         errors=(503,), parameters=("ImportFormat",),
         body=("ImportFile", "The export file as it is.", True),

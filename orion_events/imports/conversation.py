@@ -29,7 +29,7 @@ from orion_events.domain.errors import InvalidInput
 from orion_events.domain.events import SessionImported
 from orion_events.domain.ids import new_id
 
-SOURCES = ("chatgpt", "openwebui", "librechat", "orion")
+SOURCES = ("chatgpt", "openwebui", "librechat", "claude", "orion")
 # The one form the log writes times in; imported times are compared with the others as text.
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 

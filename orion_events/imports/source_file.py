@@ -18,7 +18,7 @@ from typing import IO, Any
 import ijson
 from attrs import frozen
 
-from orion_events.imports import chatgpt, librechat, openwebui, orion
+from orion_events.imports import chatgpt, claude, librechat, openwebui, orion
 from orion_events.imports.conversation import BrokenConversation, Conversation
 
 _BOM = b"\xef\xbb\xbf"  # some editors write one; the C parser takes it for bad JSON
@@ -56,6 +56,14 @@ FORMATS: dict[str, Format] = {
             librechat.is_export,
             librechat.read,
             lambda item: item.get("conversationId"),
+        ),
+        Format(
+            claude.SOURCE,
+            "Claude's conversations.json",
+            "array",
+            claude.is_conversation,
+            claude.read,
+            lambda item: item.get("uuid"),
         ),
         Format(
             openwebui.SOURCE,

@@ -62,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
     _add_import(
         commands.add_parser(
             "import",
-            help="sessions from a ChatGPT, Open WebUI, LibreChat or Orion export (SPEC §10)",
+            help="sessions from a ChatGPT, Open WebUI, LibreChat, Claude or Orion export",
         )
     )
     return main

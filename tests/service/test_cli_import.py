@@ -59,7 +59,7 @@ async def test_an_import_prints_its_report_and_exits_1_when_some_conversation_fa
     ("args", "says"),
     [
         (["--format", "openwebui"], "is not Open WebUI's chat export"),
-        (["--format", "claude"], "invalid choice"),
+        (["--format", "gemini"], "invalid choice"),
         (["--user", "nobody"], "no user named 'nobody'"),
     ],
 )

@@ -79,6 +79,7 @@ async def test_a_chatgpt_export_is_imported_and_reported(client: Any) -> None:
         ("openwebui.json", "openwebui", 2, 1),
         ("librechat-tree.json", "librechat", 1, 0),
         ("librechat-flat.json", "librechat", 1, 0),
+        ("claude.json", "claude", 2, 1),
     ],
 )
 async def test_each_format_is_told_from_the_file_and_imported(
@@ -141,16 +142,16 @@ async def test_a_file_of_no_known_format_is_422_and_writes_nothing(
 
 
 async def test_a_named_format_the_file_is_not_is_422(client: Any, data_dir: Path) -> None:
-    for name in ("openwebui", "librechat", "orion"):
+    for name in ("openwebui", "librechat", "claude", "orion"):
         response = await client.post(
             f"/api/import?format={name}",
             data=CHATGPT.read_bytes(),
             headers={"Content-Type": "application/json"},
         )
         await expect_error(client, response, 422, field="body")
-    response = await client.post("/api/import?format=claude", json=[])
+    response = await client.post("/api/import?format=gemini", json=[])
     error = await expect_error(client, response, 422, field="format")
-    assert "chatgpt, openwebui, librechat, orion" in error["message"]
+    assert "chatgpt, openwebui, librechat, claude, orion" in error["message"]
     assert logs(data_dir) == {}
 
 

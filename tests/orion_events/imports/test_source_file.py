@@ -34,13 +34,14 @@ def source_id(item: dict[str, str]) -> str:
         ("openwebui.json", "openwebui"),
         ("librechat-tree.json", "librechat"),
         ("librechat-flat.json", "librechat"),
+        ("claude.json", "claude"),
     ],
 )
 def test_each_fixture_is_told_by_its_first_item(fixture: str, name: str) -> None:
     found, items = read(FIXTURES / fixture)
     assert found == name
     assert read(FIXTURES / fixture, name) == (found, items)
-    for other in {"chatgpt", "openwebui", "librechat", "orion"} - {name}:
+    for other in {"chatgpt", "openwebui", "librechat", "claude", "orion"} - {name}:
         with pytest.raises(UnknownFormat, match="the file is not"):
             read(FIXTURES / fixture, other)
 
