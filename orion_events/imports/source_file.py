@@ -18,11 +18,12 @@ from typing import IO, Any
 import ijson
 from attrs import frozen
 
-from orion_events.imports import chatgpt, claude, librechat, openwebui, orion
+from orion_events.imports import chatgpt, claude, json_stream, librechat, openwebui, orion
 from orion_events.imports.conversation import BrokenConversation, Conversation
 
 _BOM = b"\xef\xbb\xbf"  # some editors write one; the C parser takes it for bad JSON
 _BUFFER = 64 * 1024
+_NONE = object()  # no first item: the list is empty
 
 
 @frozen
@@ -113,9 +114,7 @@ class SourceFile:
             if not head.strip() and len(head) < _BUFFER:
                 raise UnknownFormat("the file is empty")
             self._file.seek(start)
-            self._events: Iterator[tuple[str, str, Any]] = ijson.parse(
-                self._file, use_float=True, buf_size=_BUFFER
-            )
+            self._events = json_stream.events(self._file, _BUFFER)
             self.format, self._items = self._detect(format_name)
         except BaseException:
             self._file.close()
@@ -163,33 +162,33 @@ class SourceFile:
     def _detect(self, format_name: str | None) -> tuple[Format, Iterator[Any]]:
         try:
             first_event = next(self._events, None)
+            if first_event is None:
+                raise UnknownFormat("the file is empty")
+            kind = first_event[0]
+            if kind not in ("start_array", "start_map"):
+                raise UnknownFormat(
+                    "the file holds no conversations (neither a list nor an object)"
+                )
+            if kind == "start_map":  # one conversation (or one export) in the whole file
+                whole = json_stream.value(first_event, self._events)
+                return _format_of(whole, "object", format_name), iter([whole])
+            items = json_stream.array_items(self._events)
+            first = next(items, _NONE)
         except ijson.JSONError as exc:
             raise UnknownFormat(f"the file is not JSON ({_short(exc)})") from None
-        if first_event is None:
-            raise UnknownFormat("the file is empty")
-        _, event, _ = first_event
-        events = itertools.chain([first_event], self._events)
-        if event not in ("start_array", "start_map"):
-            raise UnknownFormat("the file holds no conversations (neither a list nor an object)")
-        items: Iterator[Any] = ijson.items(events, "item" if event == "start_array" else "")
-        try:
-            first = next(items, None)
-        except ijson.JSONError as exc:
-            raise UnknownFormat(f"the file is not JSON ({_short(exc)})") from None
-        top = "array" if event == "start_array" else "object"
-        found = _format_of(first, top, format_name)
-        rest: Iterator[Any] = iter(()) if first is None else itertools.chain([first], items)
-        return found, rest
+        if first is _NONE:  # an empty list: any list format, with nothing to import
+            return _format_of(None, "array", format_name, empty=True), iter(())
+        return _format_of(first, "array", format_name), itertools.chain([first], items)
 
 
-def _format_of(first: Any, top: str, format_name: str | None) -> Format:
+def _format_of(first: Any, top: str, format_name: str | None, *, empty: bool = False) -> Format:
     """The format whose shape the first item has (the named one, if it has); else
-    UnknownFormat. An empty list is any array format, with nothing to import."""
+    UnknownFormat. An `empty` list is any list format."""
     candidates = [FORMATS[format_name]] if format_name is not None else list(FORMATS.values())
     for candidate in candidates:
         if candidate.top not in (top, "either"):
             continue
-        if first is None or candidate.recognises(first):
+        if empty or candidate.recognises(first):
             return candidate
     if format_name is not None:
         raise UnknownFormat(f"the file is not {FORMATS[format_name].label}")

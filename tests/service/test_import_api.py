@@ -155,6 +155,21 @@ async def test_a_named_format_the_file_is_not_is_422(client: Any, data_dir: Path
     assert logs(data_dir) == {}
 
 
+async def test_a_body_nested_deep_is_read_and_the_service_keeps_serving(client: Any) -> None:
+    """200 KB of nested lists inside a conversation: parsed in linear memory (it once killed the
+    process), the conversation imported, the service still serving."""
+    item = orjson.loads(CHATGPT.read_bytes())[0]
+    depth = 100_000
+    body = orjson.dumps([item])[:-2] + b', "deep": ' + b"[" * depth + b"]" * depth + b"}]"
+    report = await import_(client, body)
+    assert (report["imported"], report["failed"]) == (1, [])
+    nested = b"[" * depth + b"]" * depth
+    response = await client.post(
+        "/api/import", data=nested, headers={"Content-Type": "application/json"}
+    )
+    await expect_error(client, response, 422, field="body")
+
+
 async def test_the_body_must_be_json(client: Any) -> None:
     response = await client.post(
         "/api/import", data=CHATGPT.read_bytes(), headers={"Content-Type": "text/plain"}

@@ -4,6 +4,7 @@ reported where it stands; a file cut short; and the parse never holding more tha
 
 from __future__ import annotations
 
+import resource
 from pathlib import Path
 
 import orjson
@@ -140,3 +141,22 @@ def test_items_are_parsed_one_at_a_time(tmp_path: Path) -> None:
         first = next(source.items())
         assert first.conversation is not None
         assert source.position < size / 10
+
+
+def test_values_nested_deep_cost_memory_in_proportion_to_the_file(tmp_path: Path) -> None:
+    """A list 100,000 deep inside a conversation (a 200 KB file) is read in linear memory: parse
+    events that carry each value's path made it quadratic, gigabytes, and the process was
+    killed. A LibreChat tree nests as deep as its conversation is long."""
+    item = orjson.loads((FIXTURES / "chatgpt.json").read_bytes())[0]
+    depth = 100_000
+    raw = orjson.dumps([item])[:-2] + b', "deep": ' + b"[" * depth + b"]" * depth + b"}]"
+    path = tmp_path / "deep.json"
+    path.write_bytes(raw)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert read(path) == ("chatgpt", [(0, source_id(item))])
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 64 * 1024  # MiB of lists at most, not gigabytes of paths
+    nested = tmp_path / "nested.json"
+    nested.write_bytes(b"[" * depth + b"]" * depth)
+    with pytest.raises(UnknownFormat, match="no known format"):
+        SourceFile(nested)
