@@ -23,6 +23,9 @@ from orion_events.imports.source_file import Item, SourceFile
 from orion_events.store.store import Store
 
 IN_FLIGHT = 8  # conversations written side by side
+# Failures listed before an import gives up on the file: a file of millions of tiny broken
+# items (64 MiB of `{}`) would otherwise make a report of gigabytes. No real export comes near.
+MAX_FAILURES = 10_000
 
 
 @frozen
@@ -100,6 +103,9 @@ async def import_file(
             if event is None:
                 report.failed.append(Failure(item.index, item.source_id, reason or ""))
                 one_more()
+                if len(report.failed) == MAX_FAILURES:
+                    report.failed.append(Failure(item.index + 1, None, _GAVE_UP))
+                    break
                 continue
             writing[asyncio.create_task(store.import_session(event))] = item.index
             if len(writing) >= IN_FLIGHT:
@@ -117,6 +123,12 @@ async def import_file(
     return report
 
 
+_GAVE_UP = (
+    f"{MAX_FAILURES:,} conversations failed: the import stopped here, and nothing after this "
+    "point was read (is this an export of the format it was taken for?)"
+)
+
+
 def _next_event(
     items: Iterator[Item], owner: str | None
 ) -> tuple[Item, SessionImported | None, str | None] | None:
@@ -132,4 +144,4 @@ def _next_event(
         return item, None, str(exc)
 
 
-__all__ = ["IN_FLIGHT", "Failure", "Progress", "Report", "import_file"]
+__all__ = ["IN_FLIGHT", "MAX_FAILURES", "Failure", "Progress", "Report", "import_file"]

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from orion_events.imports.importer import MAX_FAILURES
 from service.config import Config, ConfigError
 from tests.conftest import ClientFactory
 from tests.service.expect import expect_error
@@ -168,6 +169,21 @@ async def test_a_body_nested_deep_is_read_and_the_service_keeps_serving(client: 
         "/api/import", data=nested, headers={"Content-Type": "application/json"}
     )
     await expect_error(client, response, 422, field="body")
+
+
+async def test_a_file_of_endless_broken_items_stops_after_ten_thousand_failures(
+    client: Any,
+) -> None:
+    """64 MiB of `{}` after one real conversation would list twenty million failures: the
+    report stops at 10,000 and says so, and what came before is imported."""
+    item = orjson.loads(CHATGPT.read_bytes())[0]
+    body = b"[" + orjson.dumps(item) + b"," + b",".join([b"{}"] * (MAX_FAILURES + 500)) + b"]"
+    report = await import_(client, body)
+    assert report["imported"] == 1
+    assert len(report["failed"]) == MAX_FAILURES + 1
+    last = report["failed"][-1]
+    assert (last["index"], last["source_id"]) == (MAX_FAILURES + 1, None)
+    assert last["reason"].startswith("10,000 conversations failed: the import stopped here")
 
 
 async def test_the_body_must_be_json(client: Any) -> None:
