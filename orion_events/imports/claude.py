@@ -19,6 +19,7 @@ from orion_events.imports.conversation import (
     Conversation,
     SourceMessage,
     iso_time,
+    text_or_parts,
 )
 
 SOURCE = "claude"
@@ -54,7 +55,7 @@ def read(item: Mapping[str, Any]) -> Conversation:
             id=mid,
             parent=_parent(message, previous),
             role=_ROLES.get(str(message.get("sender")), str(message.get("sender"))),
-            text=_text(message) if message.get("sender") in _ROLES else "",
+            text=text_or_parts(message) if message.get("sender") in _ROLES else "",
             timestamp=iso_time(message.get("created_at")) or created,
         )
         previous = mid
@@ -79,23 +80,6 @@ def _parent(message: Mapping[str, Any], previous: str | None) -> str | None:
     if not isinstance(parent, str):
         raise BrokenConversation(f"message {message.get('uuid')!r} has a parent that is no id")
     return parent
-
-
-def _text(message: Mapping[str, Any]) -> str:
-    """The text a person saw: `text`, else the `text` parts of `content`."""
-    text = message.get("text")
-    if isinstance(text, str) and text.strip():
-        return text
-    parts = message.get("content")
-    if not isinstance(parts, list):
-        return ""
-    return "\n".join(
-        part["text"]
-        for part in parts
-        if isinstance(part, Mapping)
-        and part.get("type") == "text"
-        and isinstance(part.get("text"), str)
-    )
 
 
 __all__ = ["SOURCE", "is_conversation", "read"]

@@ -101,6 +101,27 @@ def later(timestamp: str, milliseconds: int = 1) -> str:
     return log_time(moment)
 
 
+def text_or_parts(message: Mapping[str, Any]) -> str:
+    """What a message of LibreChat or Claude showed: its `text`; else the text parts of its
+    `content` (each `text` a string, or LibreChat's `{value}`), thinking and tools left out."""
+    text = message.get("text")
+    if isinstance(text, str) and text.strip():
+        return text
+    content = message.get("content")
+    if not isinstance(content, list):
+        return ""
+    parts = []
+    for part in content:
+        if not isinstance(part, Mapping) or part.get("type") != "text":
+            continue
+        value = part.get("text")
+        if isinstance(value, Mapping):
+            value = value.get("value")
+        if isinstance(value, str):
+            parts.append(value)
+    return "\n".join(p for p in parts if p)
+
+
 def to_event(
     conversation: Conversation, *, owner: str | None = None, ids: Callable[[], str] = new_id
 ) -> SessionImported:
@@ -240,5 +261,6 @@ __all__ = [
     "iso_time",
     "later",
     "log_time",
+    "text_or_parts",
     "to_event",
 ]

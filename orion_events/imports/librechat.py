@@ -19,6 +19,7 @@ from orion_events.imports.conversation import (
     SourceMessage,
     iso_time,
     later,
+    text_or_parts,
 )
 
 SOURCE = "librechat"
@@ -66,7 +67,7 @@ def read(obj: Mapping[str, Any]) -> Conversation:
             id=mid,
             parent=parent,
             role="user" if user else "assistant",
-            text=_content(message),
+            text=text_or_parts(message),
             timestamp=times[mid],
             model=model if isinstance(model, str) else None,
         )
@@ -155,26 +156,6 @@ def _newest_branch_leaf(parents: Mapping[str, str | None], times: Mapping[str, s
         seen.add(leaf)
         level = children.get(leaf, [])
     return leaf
-
-
-def _content(message: Mapping[str, Any]) -> str:
-    """`text`; else the text parts of `content` (each `text` a string or `{value}`)."""
-    text = message.get("text")
-    if isinstance(text, str) and text.strip():
-        return text
-    content = message.get("content")
-    if not isinstance(content, list):
-        return ""
-    parts = []
-    for part in content:
-        if not isinstance(part, Mapping) or part.get("type") != "text":
-            continue
-        value = part.get("text")
-        if isinstance(value, Mapping):
-            value = value.get("value")
-        if isinstance(value, str):
-            parts.append(value)
-    return "\n".join(p for p in parts if p)
 
 
 __all__ = ["SOURCE", "is_export", "read"]
