@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from service.openapi_schemas import UUID, Schema
-
-COUNT: Schema = {"type": "integer", "minimum": 0}
+from service.openapi_schemas import COUNT, UUID, Schema
 
 
 def import_schemas() -> dict[str, Schema]:
